@@ -1,0 +1,112 @@
+/*
+ * record.h — reading and writing records, the one path every caller takes
+ * (HTTP, Lua rules, plugins, the CLI). Each call checks the principal's
+ * permissions, validates against the schema, runs the bus's before / after
+ * handlers and writes history and the outbox inside one transaction.
+ *
+ * A record is a flat JSON object: the system fields (id, created_at,
+ * updated_at, created_by, owner, team, version, deleted_at) and the fields the
+ * principal may read.
+ */
+#ifndef CRM_RECORD_H
+#define CRM_RECORD_H
+
+#include "kernel.h"
+
+/*
+ * Read one record. Deleted records are found only with `deleted` true.
+ * Errors: CRM_EINVALID (unknown type), CRM_ENOTFOUND (no such record or not
+ * visible to the principal: no existence oracle).
+ */
+int crm_record_get(crm_ctx *ctx, const char *type, int64_t id, bool deleted, json_t **out);
+
+/*
+ * Create a record from `fields` (a JSON object of field values; system fields
+ * other than owner and team are ignored; owner and team default to the
+ * principal and their first team, and with "own" create scope cannot name
+ * another user). Returns the stored record.
+ * Errors: CRM_EINVALID naming the field, CRM_EDENIED, CRM_ECONFLICT (unique),
+ * CRM_ELIMIT (cascade), CRM_EBUSY, CRM_EFULL.
+ */
+int crm_record_create(crm_ctx *ctx, const char *type, json_t *fields, json_t **out);
+
+/*
+ * Update the fields present in `patch`. `expect_version` > 0 makes it
+ * conditional: CRM_ESTALE when the record's version differs. An update that
+ * changes nothing writes nothing (no version bump, no history, no event).
+ * Errors: as create, plus CRM_ENOTFOUND and CRM_ESTALE.
+ */
+int crm_record_update(crm_ctx *ctx, const char *type, int64_t id, json_t *patch,
+                      int64_t expect_version, json_t **out);
+
+/* Soft delete (deleted_at set); restore undoes it. Both bump the version. */
+int crm_record_delete(crm_ctx *ctx, const char *type, int64_t id, int64_t expect_version);
+int crm_record_restore(crm_ctx *ctx, const char *type, int64_t id, json_t **out);
+
+/*
+ * The record's history, oldest first: [{"id","at","user","via","action",
+ * "changes":{field:[old,new]}}], fields the principal may not read left out.
+ * Errors: as get.
+ */
+int crm_record_history(crm_ctx *ctx, const char *type, int64_t id, json_t **out);
+
+/* ---- Lists ---- */
+
+enum crm_op { CRM_OP_EQ, CRM_OP_NE, CRM_OP_GT, CRM_OP_GTE, CRM_OP_LT, CRM_OP_LTE,
+              CRM_OP_IN, CRM_OP_LIKE, CRM_OP_NULL };
+
+#define CRM_QUERY_MAX_FILTERS 32
+#define CRM_QUERY_MAX_SORT 8
+#define CRM_QUERY_MAX_LIMIT 1000
+#define CRM_QUERY_DEFAULT_LIMIT 50
+
+typedef struct crm_filter {
+    char *field;
+    int op;
+    char *value; /* text, parsed per the field's kind when the query runs */
+} crm_filter;
+
+typedef struct crm_sort {
+    char *field;
+    bool desc;
+} crm_sort;
+
+/* A list query: what `GET /records/{type}?...` says, parsed. */
+typedef struct crm_query {
+    crm_filter filters[CRM_QUERY_MAX_FILTERS];
+    int nfilters;
+    crm_sort sort[CRM_QUERY_MAX_SORT];
+    int nsort;
+    int limit;         /* 1..1000, default 50 */
+    char *cursor;      /* opaque, from a previous answer's "next" */
+    char **fields;     /* projection, NULL for all readable */
+    int nfields;
+    bool count;        /* add "count" (matching rows, ignoring cursor and limit) */
+    int deleted;       /* 0 live only (default), 1 deleted only */
+} crm_query;
+
+void crm_query_init(crm_query *q);
+void crm_query_free(crm_query *q);
+/*
+ * Take one query-string pair: limit, cursor, sort ("-amount,name"), fields
+ * ("a,b"), count ("1"), deleted ("1"), or a filter "field" / "field__op".
+ * Names are checked against the schema when the query runs.
+ * Errors: CRM_EINVALID naming the parameter.
+ */
+int crm_query_add(crm_query *q, const char *key, const char *value);
+
+/*
+ * Run a list query: {"data":[record...],"next":cursor|null[,"count":N]}.
+ * Only records within the principal's read scope; filters and sorts on fields
+ * the principal may not read are refused (CRM_EINVALID naming the field).
+ */
+int crm_record_find(crm_ctx *ctx, const char *type, const crm_query *q, json_t **out);
+
+/*
+ * Turn an API record (stored row) into JSON for the principal: used by the
+ * other layers that read rows of a type themselves (search, export, events).
+ * Drops the fields the principal may not read.
+ */
+json_t *crm_record_redact(crm_ctx *ctx, const crm_type *type, json_t *record);
+
+#endif

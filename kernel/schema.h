@@ -1,0 +1,114 @@
+/*
+ * schema.h — the registry of record types and their fields.
+ *
+ * A type is named "<owner>.<name>" (crm.contact); it lives in one table named
+ * exactly that (quoted), one column per field, plus the system columns. Types
+ * and fields are persisted in core_type / core_field, so custom fields added at
+ * run time survive a restart. The registry is read by every request and
+ * changed rarely: readers take a shared lock, changes an exclusive one, and a
+ * crm_type pointer stays valid for the life of the process (fields are only
+ * ever appended, never freed).
+ */
+#ifndef CRM_SCHEMA_H
+#define CRM_SCHEMA_H
+
+#include "store.h"
+
+#include <jansson.h>
+
+#define CRM_NAME_MAX 63       /* owner, type and field names */
+#define CRM_TEXT_DEFAULT_MAX 255
+#define CRM_TEXT_HARD_MAX 1000000
+
+typedef struct crm_schema crm_schema;
+
+typedef struct crm_field {
+    char *name;
+    int kind;           /* enum crm_field_kind */
+    unsigned flags;     /* enum crm_field_flag */
+    int max_length;     /* TEXT/EMAIL/PHONE/URL: characters */
+    int scale;          /* DECIMAL: digits after the point (0..6, default 2) */
+    char **enum_values; /* ENUM: NULL-terminated */
+    char *ref_type;     /* REF: target type name */
+    json_t *dflt;       /* default value (API form) or NULL */
+    char *label;        /* for UIs; defaults to the name */
+    char *owner;        /* who declared it: a plugin name, or "custom" */
+    int position;       /* declaration order */
+} crm_field;
+
+typedef struct crm_type {
+    char *name;   /* "crm.contact" */
+    char *owner;  /* "crm" */
+    char *label;  /* "Contact" */
+    char *title_field; /* field used as the record's display name, or NULL */
+    crm_field **fields;
+    int nfields;
+    int cap;
+    bool searchable; /* has an FTS index */
+    bool system;     /* core.*: managed by the kernel */
+    int id;          /* stable small integer, index into the registry */
+} crm_type;
+
+/* A field spec for crm_schema_define_type / add_field, in API (JSON) form:
+ *   {"name":"email","kind":"email","required":true,"unique":true,"indexed":true,
+ *    "searchable":true,"readonly":false,"max_length":200,"values":["a","b"],
+ *    "ref":"crm.company","scale":2,"default":...,"label":"E-mail"}
+ */
+
+/* Load the registry from the database (creates the kernel's core.* types). */
+int crm_schema_open(crm_schema **out, crm_store *store);
+void crm_schema_close(crm_schema *schema);
+crm_store *crm_schema_store(crm_schema *schema);
+
+/*
+ * Declare a type with its fields (JSON array of field specs). Idempotent for
+ * an existing type: fields not yet present are added (a plugin's new version
+ * declares a new field), existing ones are left as they are.
+ * Errors: CRM_EINVALID naming the bad name, kind or option; CRM_ECONFLICT when
+ * the type exists with another owner.
+ */
+int crm_schema_define_type(crm_schema *schema, const char *name, const char *label,
+                           const char *owner, json_t *fields);
+/*
+ * Add one field to an existing type at run time (ALTER TABLE ADD COLUMN, plus
+ * index / FTS rebuild as the flags need). A REQUIRED field must have a default.
+ * Errors: CRM_ENOTFOUND (type), CRM_EINVALID (spec), CRM_ECONFLICT (exists).
+ */
+int crm_schema_add_field(crm_schema *schema, const char *type, json_t *spec, const char *owner);
+
+/* Lookups: NULL when absent. Pointers live as long as the process. */
+const crm_type *crm_schema_type(crm_schema *schema, const char *name);
+const crm_field *crm_type_field(const crm_type *type, const char *name);
+/* Snapshot of all types (borrowed pointers) into a malloc'd array. */
+int crm_schema_types(crm_schema *schema, const crm_type ***out, int *n);
+/* The schema as JSON: {"name","label","owner","fields":[spec...]} */
+json_t *crm_type_to_json(const crm_type *type);
+
+/* Hold the registry for reading while iterating a type's fields. */
+void crm_schema_rdlock(crm_schema *schema);
+void crm_schema_unlock(crm_schema *schema);
+
+/* ---- Values ---- */
+
+/* System fields every record has, in column order. */
+extern const char *const crm_system_fields[];
+bool crm_is_system_field(const char *name);
+
+/*
+ * Validate an API value for a field and convert it to its stored form
+ * (json string/integer/real/null suitable for binding). On error sets a message
+ * naming the field. Does not check REF existence or uniqueness (the record
+ * layer does, inside its transaction).
+ */
+int crm_field_to_db(const crm_field *f, json_t *value, json_t **stored);
+/* Convert a stored column back to the API value. */
+json_t *crm_field_from_db(const crm_field *f, crm_stmt *st, int col);
+/* Parse a query-string value (filters) into the stored form for comparison. */
+int crm_field_parse_text(const crm_field *f, const char *text, json_t **stored);
+/* Bind a stored-form JSON value at parameter i. */
+void crm_stmt_bind_json(crm_stmt *st, int i, json_t *stored);
+
+const char *crm_field_kind_name(int kind);
+int crm_field_kind_from_name(const char *name);
+
+#endif
