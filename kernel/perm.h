@@ -36,7 +36,7 @@ crm_principal *crm_principal_system(void);
 int64_t crm_principal_user(const crm_principal *p); /* 0 for the system */
 bool crm_principal_is_admin(const crm_principal *p); /* true for the system too */
 /* The principal's teams (borrowed). */
-const int64_t *crm_principal_teams(const crm_principal *p, int *n);
+const int64_t *crm_principal_teams(crm_principal *p, int *n);
 
 /* The level `p` holds for `action` on `type`. */
 int crm_principal_level(crm_principal *p, const crm_type *type, int action);

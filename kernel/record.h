@@ -109,4 +109,19 @@ int crm_record_find(crm_ctx *ctx, const char *type, const crm_query *q, json_t *
  */
 json_t *crm_record_redact(crm_ctx *ctx, const crm_type *type, json_t *record);
 
+/* ---- Semi-private: shared by record.c and query.c (and search/export later) ---- */
+
+#define CRM_SYSTEM_COLUMNS 8
+/* Append the column list "id, created_at, ..., <field 0>, ..., <field n-1>". */
+void crm_record__select_cols(crm_buf *sql, const crm_type *t, int n);
+/*
+ * The JSON of a row selected with crm_record__select_cols(t, n). `redact`
+ * drops fields the context's principal may not read; `fields` (nfields > 0)
+ * keeps only those (plus id).
+ */
+json_t *crm_record__row(crm_ctx *ctx, const crm_type *t, int n, crm_stmt *st, bool redact,
+                        char *const *fields, int nfields);
+/* The type, or CRM_EINVALID "unknown type". */
+int crm_record__type(crm_ctx *ctx, const char *name, const crm_type **out);
+
 #endif

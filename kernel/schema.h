@@ -5,9 +5,10 @@
  * exactly that (quoted), one column per field, plus the system columns. Types
  * and fields are persisted in core_type / core_field, so custom fields added at
  * run time survive a restart. The registry is read by every request and
- * changed rarely: readers take a shared lock, changes an exclusive one, and a
- * crm_type pointer stays valid for the life of the process (fields are only
- * ever appended, never freed).
+ * changed rarely, so reads take no lock: types and fields are only ever
+ * appended into arrays of fixed capacity and published with a release store of
+ * the count (readers load it with acquire). Writers serialise on a mutex. A
+ * crm_type or crm_field pointer stays valid for the life of the process.
  */
 #ifndef CRM_SCHEMA_H
 #define CRM_SCHEMA_H
@@ -19,6 +20,8 @@
 #define CRM_NAME_MAX 63       /* owner, type and field names */
 #define CRM_TEXT_DEFAULT_MAX 255
 #define CRM_TEXT_HARD_MAX 1000000
+#define CRM_TYPE_MAX_FIELDS 256
+#define CRM_SCHEMA_MAX_TYPES 1024
 
 typedef struct crm_schema crm_schema;
 
@@ -41,12 +44,12 @@ typedef struct crm_type {
     char *owner;  /* "crm" */
     char *label;  /* "Contact" */
     char *title_field; /* field used as the record's display name, or NULL */
-    crm_field **fields;
-    int nfields;
-    int cap;
-    bool searchable; /* has an FTS index */
+    crm_field *fields[CRM_TYPE_MAX_FIELDS];
+    int nfields;      /* read with crm_type_nfields() (acquire) */
+    bool searchable;  /* has an FTS index (set before the field that makes it so is published) */
     bool system;     /* core.*: managed by the kernel */
-    int id;          /* stable small integer, index into the registry */
+    int id;          /* small integer, index into the registry (per process) */
+    char *fts_table; /* "<name>:fts" */
 } crm_type;
 
 /* A field spec for crm_schema_define_type / add_field, in API (JSON) form:
@@ -84,9 +87,10 @@ int crm_schema_types(crm_schema *schema, const crm_type ***out, int *n);
 /* The schema as JSON: {"name","label","owner","fields":[spec...]} */
 json_t *crm_type_to_json(const crm_type *type);
 
-/* Hold the registry for reading while iterating a type's fields. */
-void crm_schema_rdlock(crm_schema *schema);
-void crm_schema_unlock(crm_schema *schema);
+/* The number of published fields (acquire load): iterate fields[0..n). */
+int crm_type_nfields(const crm_type *type);
+/* The FTS table of a searchable type, e.g. "crm.contact:fts" (borrowed). */
+const char *crm_type_fts_table(const crm_type *type);
 
 /* ---- Values ---- */
 
@@ -103,6 +107,8 @@ bool crm_is_system_field(const char *name);
 int crm_field_to_db(const crm_field *f, json_t *value, json_t **stored);
 /* Convert a stored column back to the API value. */
 json_t *crm_field_from_db(const crm_field *f, crm_stmt *st, int col);
+/* Convert a stored-form value (from crm_field_to_db) to the API value. New reference. */
+json_t *crm_field_stored_to_api(const crm_field *f, json_t *stored);
 /* Parse a query-string value (filters) into the stored form for comparison. */
 int crm_field_parse_text(const crm_field *f, const char *text, json_t **stored);
 /* Bind a stored-form JSON value at parameter i. */

@@ -87,7 +87,7 @@ int crm_stmt_column_bytes(crm_stmt *st, int i);
 
 /* Run SQL text with no parameters and no rows (DDL). Several statements allowed. */
 int crm_conn_exec(crm_conn *conn, const char *sql);
-/* Run a one-row integer query with up to one int parameter; *out = first column or dflt. */
+/* Run a one-row integer query without parameters; *out = first column, or dflt when no row. */
 int crm_conn_query_int(crm_conn *conn, const char *sql, int64_t *out, int64_t dflt);
 int64_t crm_conn_last_rowid(crm_conn *conn);
 int crm_conn_changes(crm_conn *conn);

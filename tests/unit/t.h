@@ -7,7 +7,9 @@
 #ifndef CRM_T_H
 #define CRM_T_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,0 +1,837 @@
+/*
+ * record.c — get, create, update, delete, restore and history of records.
+ *
+ * Every write follows DESIGN.md's data flow in one BEGIN IMMEDIATE
+ * transaction: permission check → before handlers → validation → SQL →
+ * full-text index → history row → after handlers → outbox row → COMMIT.
+ * Anything failing rolls all of it back: nothing is ever half written.
+ */
+#include "record.h"
+
+#include "bus.h"
+#include "perm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Column positions of the system fields in crm_record__select_cols. */
+enum { COL_ID, COL_CREATED_AT, COL_UPDATED_AT, COL_CREATED_BY, COL_OWNER, COL_TEAM, COL_VERSION,
+       COL_DELETED_AT };
+
+void crm_ctx_init(crm_ctx *ctx, crm_kernel *k, crm_principal *who, const char *via)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->k = k;
+    ctx->who = who ? who : crm_principal_system();
+    ctx->via = via;
+}
+
+crm_conn *crm_ctx_conn(crm_ctx *ctx)
+{
+    return crm_store_conn(ctx->k->store);
+}
+
+int crm_record__type(crm_ctx *ctx, const char *name, const crm_type **out)
+{
+    *out = crm_schema_type(ctx->k->schema, name);
+    if (!*out) return crm_error_set(CRM_EINVALID, NULL, "unknown type \"%s\"", name ? name : "");
+    return CRM_OK;
+}
+
+void crm_record__select_cols(crm_buf *sql, const crm_type *t, int n)
+{
+    crm_buf_puts(sql, "id, created_at, updated_at, created_by, owner, team, version, deleted_at");
+    for (int i = 0; i < n; i++) {
+        crm_buf_puts(sql, ", ");
+        crm_buf_put_ident(sql, t->fields[i]->name);
+    }
+}
+
+static json_t *int_or_null(crm_stmt *st, int col)
+{
+    return crm_stmt_column_type(st, col) == CRM_COL_NULL ? json_null()
+                                                         : json_integer(crm_stmt_column_int(st, col));
+}
+
+static json_t *text_or_null(crm_stmt *st, int col)
+{
+    const char *s = crm_stmt_column_text(st, col);
+    return s ? json_string(s) : json_null();
+}
+
+static bool wanted(const char *name, char *const *fields, int nfields)
+{
+    if (nfields <= 0) return true;
+    for (int i = 0; i < nfields; i++)
+        if (strcmp(fields[i], name) == 0) return true;
+    return false;
+}
+
+json_t *crm_record__row(crm_ctx *ctx, const crm_type *t, int n, crm_stmt *st, bool redact,
+                        char *const *fields, int nfields)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "id", json_integer(crm_stmt_column_int(st, COL_ID)));
+    static const struct {
+        const char *name;
+        int col;
+        bool is_int;
+    } sys[] = {{"created_at", COL_CREATED_AT, false}, {"updated_at", COL_UPDATED_AT, false},
+               {"created_by", COL_CREATED_BY, true},  {"owner", COL_OWNER, true},
+               {"team", COL_TEAM, true},              {"version", COL_VERSION, true},
+               {"deleted_at", COL_DELETED_AT, false}};
+    for (size_t i = 0; i < CRM_ARRAY_LEN(sys); i++)
+        if (wanted(sys[i].name, fields, nfields))
+            json_object_set_new(r, sys[i].name,
+                                sys[i].is_int ? int_or_null(st, sys[i].col)
+                                              : text_or_null(st, sys[i].col));
+    for (int i = 0; i < n; i++) {
+        const crm_field *f = t->fields[i];
+        if (!wanted(f->name, fields, nfields)) continue;
+        if (redact && crm_principal_field_access(ctx->who, t, f) == CRM_ACCESS_HIDDEN) continue;
+        json_object_set_new(r, f->name, crm_field_from_db(f, st, CRM_SYSTEM_COLUMNS + i));
+    }
+    return r;
+}
+
+json_t *crm_record_redact(crm_ctx *ctx, const crm_type *type, json_t *record)
+{
+    json_t *r = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(record, key, v) {
+        const crm_field *f = crm_type_field(type, key);
+        if (f && crm_principal_field_access(ctx->who, type, f) == CRM_ACCESS_HIDDEN) continue;
+        if (!f && !crm_is_system_field(key)) continue;
+        json_object_set(r, key, v);
+    }
+    return r;
+}
+
+/*
+ * Read one row (system view) with `deleted` selecting live or deleted rows.
+ * *out NULL when there is none.
+ */
+static int load_row(crm_ctx *ctx, const crm_type *t, int64_t id, bool deleted, json_t **out)
+{
+    int rc, n = crm_type_nfields(t);
+    crm_stmt *st;
+    crm_buf sql = CRM_BUF_INIT;
+    *out = NULL;
+    crm_buf_puts(&sql, "SELECT ");
+    crm_record__select_cols(&sql, t, n);
+    crm_buf_puts(&sql, " FROM ");
+    crm_buf_put_ident(&sql, t->name);
+    crm_buf_puts(&sql, deleted ? " WHERE id = ? AND deleted_at IS NOT NULL"
+                               : " WHERE id = ? AND deleted_at IS NULL");
+    rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, crm_buf_str(&sql));
+    crm_buf_free(&sql);
+    if (rc) return rc;
+    crm_stmt_bind_int(st, 1, id);
+    rc = crm_stmt_step(st);
+    if (rc == 1) *out = crm_record__row(ctx, t, n, st, false, NULL, 0);
+    crm_stmt_done(st);
+    return rc < 0 ? rc : CRM_OK;
+}
+
+static int64_t json_int_field(json_t *r, const char *key)
+{
+    return json_integer_value(json_object_get(r, key));
+}
+
+static int not_found(const crm_type *t, int64_t id)
+{
+    return crm_error_set(CRM_ENOTFOUND, NULL, "no %s record with id %lld", t->name, (long long)id);
+}
+
+int crm_record_get(crm_ctx *ctx, const char *type, int64_t id, bool deleted, json_t **out)
+{
+    const crm_type *t;
+    json_t *row = NULL;
+    int rc;
+    *out = NULL;
+    if ((rc = crm_record__type(ctx, type, &t))) return rc;
+    if ((rc = load_row(ctx, t, id, deleted, &row))) return rc;
+    if (!row || !crm_perm_in_scope(ctx->who, t, CRM_ACT_READ, json_int_field(row, "owner"),
+                                   json_int_field(row, "team"))) {
+        json_decref(row);
+        return not_found(t, id);
+    }
+    *out = crm_record_redact(ctx, t, row);
+    json_decref(row);
+    return CRM_OK;
+}
+
+/* ---- Writing ---- */
+
+/* Reword SQLite's unique-constraint message into one naming the field. */
+static int unique_error(const crm_type *t)
+{
+    const char *msg = crm_error_last()->message;
+    const char *dot = strrchr(msg, '.');
+    char field[CRM_NAME_MAX + 1] = "";
+    if (dot && strlen(dot + 1) <= CRM_NAME_MAX) snprintf(field, sizeof field, "%s", dot + 1);
+    if (!*field || !crm_type_field(t, field))
+        return crm_error_set(CRM_ECONFLICT, NULL, "a %s record with these values already exists",
+                             t->name);
+    return crm_error_set(CRM_ECONFLICT, field, "field \"%s\": another %s record already has this "
+                                               "value", field, t->name);
+}
+
+/* The ref target must be a live record the principal can see. */
+static int check_ref(crm_ctx *ctx, const crm_field *f, json_t *stored)
+{
+    if (json_is_null(stored)) return CRM_OK;
+    const crm_type *target = crm_schema_type(ctx->k->schema, f->ref_type);
+    json_t *row = NULL;
+    int rc;
+    if (!target)
+        return crm_error_set(CRM_EINVALID, f->name, "field \"%s\": its target type %s is not "
+                                                    "installed", f->name, f->ref_type);
+    if ((rc = load_row(ctx, target, json_integer_value(stored), false, &row))) return rc;
+    bool ok = row && crm_perm_in_scope(ctx->who, target, CRM_ACT_READ, json_int_field(row, "owner"),
+                                       json_int_field(row, "team"));
+    json_decref(row);
+    if (!ok)
+        return crm_error_set(CRM_EINVALID, f->name, "field \"%s\": no %s record with id %lld",
+                             f->name, f->ref_type, (long long)json_integer_value(stored));
+    return CRM_OK;
+}
+
+/*
+ * Check the keys of a caller's input: known fields the principal may write.
+ * System keys other than owner and team are ignored (never mass-assigned).
+ */
+static int check_input(crm_ctx *ctx, const crm_type *t, json_t *input, bool update)
+{
+    const char *key;
+    json_t *v;
+    if (!json_is_object(input))
+        return crm_error_set(CRM_EINVALID, NULL, "the record must be a JSON object");
+    json_object_foreach(input, key, v) {
+        if (crm_is_system_field(key)) {
+            if ((strcmp(key, "owner") == 0 || strcmp(key, "team") == 0) && !json_is_null(v) &&
+                !json_is_integer(v))
+                return crm_error_set(CRM_EINVALID, key, "field \"%s\": expected a %s id", key,
+                                     key[0] == 'o' ? "user" : "team");
+            continue;
+        }
+        const crm_field *f = crm_type_field(t, key);
+        int access = f ? crm_principal_field_access(ctx->who, t, f) : CRM_ACCESS_HIDDEN;
+        if (!f || access == CRM_ACCESS_HIDDEN)
+            return crm_error_set(CRM_EINVALID, key, "unknown field \"%s\" for %s", key, t->name);
+        if (access != CRM_ACCESS_WRITE)
+            return crm_error_set(CRM_EDENIED, key, "field \"%s\" is read-only for you", key);
+        if (update && (f->flags & CRM_FIELD_READONLY) && ctx->who != crm_principal_system())
+            return crm_error_set(CRM_EDENIED, key, "field \"%s\" cannot be changed once set", key);
+    }
+    return CRM_OK;
+}
+
+/* Whether `user` shares a team with the principal. */
+static bool shares_team(crm_ctx *ctx, int64_t user)
+{
+    int n;
+    const int64_t *teams = crm_principal_teams(ctx->who, &n);
+    bool in = false;
+    for (int i = 0; i < n && !in; i++) {
+        crm_stmt *st;
+        if (crm_stmt_prepare(crm_ctx_conn(ctx), &st, "SELECT 1 FROM core_team_member WHERE "
+                                                     "user_id = ? AND team_id = ?"))
+            return false;
+        crm_stmt_bind_int(st, 1, user);
+        crm_stmt_bind_int(st, 2, teams[i]);
+        in = crm_stmt_step(st) == 1;
+        crm_stmt_done(st);
+    }
+    return in;
+}
+
+/*
+ * Decide owner and team of a new record or of an ownership change, within
+ * the principal's `action` level: "own" keeps everything the principal's,
+ * "team" allows users and teams the principal shares, "all" anything.
+ */
+static int check_ownership(crm_ctx *ctx, const crm_type *t, int action, json_t *owner_v,
+                           json_t *team_v, int64_t *owner, int64_t *team)
+{
+    int level = crm_principal_level(ctx->who, t, action);
+    int64_t me = crm_principal_user(ctx->who);
+    int nteams;
+    const int64_t *teams = crm_principal_teams(ctx->who, &nteams);
+    if (owner_v && json_is_integer(owner_v) && json_integer_value(owner_v) != *owner) {
+        int64_t o = json_integer_value(owner_v);
+        crm_stmt *st;
+        int rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, "SELECT 1 FROM \"core.user\" WHERE id "
+                                                          "= ? AND deleted_at IS NULL");
+        if (rc) return rc;
+        crm_stmt_bind_int(st, 1, o);
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        if (rc < 0) return rc;
+        if (rc == 0) return crm_error_set(CRM_EINVALID, "owner", "no user with id %lld", (long long)o);
+        bool ok = level == CRM_LEVEL_ALL || o == me ||
+                  (level == CRM_LEVEL_TEAM && shares_team(ctx, o));
+        if (!ok)
+            return crm_error_set(CRM_EDENIED, "owner", "you may not give %s records to user %lld",
+                                 t->name, (long long)o);
+        *owner = o;
+    } else if (owner_v && json_is_null(owner_v)) {
+        if (level != CRM_LEVEL_ALL)
+            return crm_error_set(CRM_EDENIED, "owner", "you may not leave a %s record without an "
+                                                       "owner", t->name);
+        *owner = 0;
+    }
+    if (team_v && json_is_integer(team_v) && json_integer_value(team_v) != *team) {
+        int64_t tm = json_integer_value(team_v);
+        bool mine = false;
+        for (int i = 0; i < nteams; i++)
+            if (teams[i] == tm) mine = true;
+        crm_stmt *st;
+        int rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, "SELECT 1 FROM \"core.team\" WHERE id "
+                                                          "= ? AND deleted_at IS NULL");
+        if (rc) return rc;
+        crm_stmt_bind_int(st, 1, tm);
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        if (rc < 0) return rc;
+        if (rc == 0) return crm_error_set(CRM_EINVALID, "team", "no team with id %lld", (long long)tm);
+        if (level != CRM_LEVEL_ALL && !mine)
+            return crm_error_set(CRM_EDENIED, "team", "you may not give %s records to team %lld",
+                                 t->name, (long long)tm);
+        *team = tm;
+    } else if (team_v && json_is_null(team_v)) {
+        *team = 0;
+    }
+    return CRM_OK;
+}
+
+static void bind_owner(crm_stmt *st, int i, int64_t v)
+{
+    if (v) crm_stmt_bind_int(st, i, v);
+    else crm_stmt_bind_null(st, i);
+}
+
+/* Keep the FTS index in step with a record's searchable fields. */
+static int fts_sync(crm_ctx *ctx, const crm_type *t, int64_t id, json_t *stored_values, bool remove,
+                    bool insert)
+{
+    int rc = CRM_OK, n = crm_type_nfields(t);
+    crm_stmt *st;
+    crm_buf sql = CRM_BUF_INIT;
+    if (!t->searchable) return CRM_OK;
+    if (remove) {
+        crm_buf_puts(&sql, "DELETE FROM ");
+        crm_buf_put_ident(&sql, t->fts_table);
+        crm_buf_puts(&sql, " WHERE rowid = ?");
+        if ((rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, crm_buf_str(&sql)))) goto done;
+        crm_stmt_bind_int(st, 1, id);
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        if (rc < 0) goto done;
+        rc = CRM_OK;
+    }
+    if (insert) {
+        int k = 0;
+        sql.len = 0;
+        crm_buf_puts(&sql, "INSERT INTO ");
+        crm_buf_put_ident(&sql, t->fts_table);
+        crm_buf_puts(&sql, "(rowid");
+        for (int i = 0; i < n; i++)
+            if (t->fields[i]->flags & CRM_FIELD_SEARCHABLE) {
+                crm_buf_putc(&sql, ',');
+                crm_buf_put_ident(&sql, t->fields[i]->name);
+                k++;
+            }
+        crm_buf_puts(&sql, ") VALUES (?");
+        for (int i = 0; i < k; i++) crm_buf_puts(&sql, ",?");
+        crm_buf_putc(&sql, ')');
+        if ((rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, crm_buf_str(&sql)))) goto done;
+        crm_stmt_bind_int(st, 1, id);
+        k = 2;
+        for (int i = 0; i < n; i++)
+            if (t->fields[i]->flags & CRM_FIELD_SEARCHABLE)
+                crm_stmt_bind_json(st, k++, json_object_get(stored_values, t->fields[i]->name));
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        rc = rc < 0 ? rc : CRM_OK;
+    }
+done:
+    crm_buf_free(&sql);
+    return rc;
+}
+
+static int write_history(crm_ctx *ctx, const crm_type *t, int64_t id, const char *action,
+                         json_t *changes, const char *at)
+{
+    crm_stmt *st;
+    char *text = json_dumps(changes, JSON_COMPACT);
+    int rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st,
+                              "INSERT INTO core_history(type, record_id, at, user_id, via, action, "
+                              "changes) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    if (!rc) {
+        crm_stmt_bind_text(st, 1, t->name, -1);
+        crm_stmt_bind_int(st, 2, id);
+        crm_stmt_bind_text(st, 3, at, -1);
+        bind_owner(st, 4, crm_principal_user(ctx->who));
+        if (ctx->via) crm_stmt_bind_text(st, 5, ctx->via, -1);
+        else crm_stmt_bind_null(st, 5);
+        crm_stmt_bind_text(st, 6, action, -1);
+        crm_stmt_bind_text(st, 7, text, -1);
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        rc = rc < 0 ? rc : CRM_OK;
+    }
+    free(text);
+    return rc;
+}
+
+/* After the row is written: read it back, run after handlers, append to the outbox. */
+static int finish_write(crm_ctx *ctx, const crm_type *t, int64_t id, const char *what, bool deleted,
+                        json_t *old, json_t *changed, json_t **stored_out)
+{
+    int rc;
+    json_t *row = NULL;
+    char topic[CRM_NAME_MAX * 2 + 16];
+    snprintf(topic, sizeof topic, "%s.%s", t->name, what);
+    if ((rc = load_row(ctx, t, id, deleted, &row))) return rc;
+    if (!row) return crm_error_set(CRM_EINTERNAL, NULL, "%s %lld vanished while written", t->name,
+                                   (long long)id);
+    crm_event ev = {.topic = topic, .type = t->name, .id = id, .record = row, .old = old,
+                    .changed = changed, .user_id = crm_principal_user(ctx->who), .via = ctx->via};
+    if ((rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_AFTER)) || (rc = crm_bus_append(ctx, &ev))) {
+        json_decref(row);
+        return rc;
+    }
+    *stored_out = row;
+    return CRM_OK;
+}
+
+/*
+ * Validate `values` (API form, after before handlers) into stored form.
+ * `only` limits the check to the named fields (updates); required fields are
+ * checked over the whole record.
+ */
+static int validate(crm_ctx *ctx, const crm_type *t, json_t *values, json_t *changed,
+                    json_t **stored_out)
+{
+    int rc = CRM_OK, n = crm_type_nfields(t);
+    json_t *stored = json_object();
+    *stored_out = NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(values, key, v) {
+        if (crm_is_system_field(key)) continue;
+        if (!crm_type_field(t, key)) {
+            rc = crm_error_set(CRM_EINVALID, key, "unknown field \"%s\" for %s", key, t->name);
+            goto done;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const crm_field *f = t->fields[i];
+        json_t *value = json_object_get(values, f->name), *s = NULL;
+        if ((f->flags & CRM_FIELD_REQUIRED) && (!value || json_is_null(value) ||
+                                                 (json_is_string(value) && !*json_string_value(value)))) {
+            rc = crm_error_set(CRM_EINVALID, f->name, "field \"%s\" is required", f->name);
+            goto done;
+        }
+        if (!value) continue;
+        if ((rc = crm_field_to_db(f, value, &s))) goto done;
+        json_object_set_new(stored, f->name, s);
+        bool check = !changed;
+        for (size_t j = 0; changed && j < json_array_size(changed); j++)
+            if (strcmp(json_string_value(json_array_get(changed, j)), f->name) == 0) check = true;
+        if (f->kind == CRM_FIELD_REF && check && (rc = check_ref(ctx, f, s))) goto done;
+    }
+    *stored_out = stored;
+    stored = NULL;
+done:
+    json_decref(stored);
+    return rc;
+}
+
+int crm_record_create(crm_ctx *ctx, const char *type, json_t *fields, json_t **out)
+{
+    const crm_type *t;
+    crm_conn *conn = crm_ctx_conn(ctx);
+    json_t *values = NULL, *stored = NULL, *row = NULL, *changes = NULL;
+    crm_buf sql = CRM_BUF_INIT;
+    crm_stmt *st = NULL;
+    bool in_tx = false;
+    int rc, n;
+    char topic[CRM_NAME_MAX * 2 + 16], at[21];
+    if (out) *out = NULL;
+    if ((rc = crm_record__type(ctx, type, &t))) return rc;
+    if (crm_principal_level(ctx->who, t, CRM_ACT_CREATE) == CRM_LEVEL_NONE)
+        return crm_error_set(CRM_EDENIED, NULL, "you may not create %s records", t->name);
+    if ((rc = check_input(ctx, t, fields, false))) return rc;
+
+    int nteams;
+    const int64_t *teams = crm_principal_teams(ctx->who, &nteams);
+    int64_t owner = crm_principal_user(ctx->who), team = nteams ? teams[0] : 0;
+    if ((rc = crm_tx_begin(conn))) return rc;
+    in_tx = true;
+    if ((rc = check_ownership(ctx, t, CRM_ACT_CREATE, json_object_get(fields, "owner"),
+                              json_object_get(fields, "team"), &owner, &team)))
+        goto done;
+
+    /* The record as the before handlers see it: input plus defaults. */
+    values = json_object();
+    n = crm_type_nfields(t);
+    for (int i = 0; i < n; i++) {
+        const crm_field *f = t->fields[i];
+        json_t *v = json_object_get(fields, f->name);
+        if (v) json_object_set(values, f->name, v);
+        else if (f->dflt) json_object_set(values, f->name, f->dflt);
+    }
+    snprintf(topic, sizeof topic, "%s.created", t->name);
+    crm_event ev = {.topic = topic, .type = t->name, .record = values,
+                    .user_id = crm_principal_user(ctx->who), .via = ctx->via};
+    if ((rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_BEFORE))) goto done;
+    if ((rc = validate(ctx, t, values, NULL, &stored))) goto done;
+
+    crm_time_format(crm_now(), at);
+    crm_buf_puts(&sql, "INSERT INTO ");
+    crm_buf_put_ident(&sql, t->name);
+    crm_buf_puts(&sql, " (created_at, updated_at, created_by, owner, team, version");
+    for (int i = 0; i < n; i++) {
+        crm_buf_puts(&sql, ", ");
+        crm_buf_put_ident(&sql, t->fields[i]->name);
+    }
+    crm_buf_puts(&sql, ") VALUES (?, ?, ?, ?, ?, 1");
+    for (int i = 0; i < n; i++) crm_buf_puts(&sql, ", ?");
+    crm_buf_putc(&sql, ')');
+    if ((rc = crm_stmt_prepare(conn, &st, crm_buf_str(&sql)))) goto done;
+    crm_stmt_bind_text(st, 1, at, -1);
+    crm_stmt_bind_text(st, 2, at, -1);
+    bind_owner(st, 3, crm_principal_user(ctx->who));
+    bind_owner(st, 4, owner);
+    bind_owner(st, 5, team);
+    for (int i = 0; i < n; i++)
+        crm_stmt_bind_json(st, 6 + i, json_object_get(stored, t->fields[i]->name));
+    rc = crm_stmt_step(st);
+    crm_stmt_done(st);
+    if (rc == CRM_ECONFLICT) rc = unique_error(t);
+    if (rc < 0) goto done;
+    int64_t id = crm_conn_last_rowid(conn);
+    if ((rc = fts_sync(ctx, t, id, stored, false, true))) goto done;
+
+    changes = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(stored, key, v) {
+        if (json_is_null(v)) continue;
+        json_object_set_new(changes, key,
+                            json_pack("[n,o]", crm_field_stored_to_api(crm_type_field(t, key), v)));
+    }
+    if ((rc = write_history(ctx, t, id, "create", changes, at))) goto done;
+    if ((rc = finish_write(ctx, t, id, "created", false, NULL, NULL, &row))) goto done;
+    if ((rc = crm_tx_commit(conn))) {
+        in_tx = false;
+        goto done;
+    }
+    in_tx = false;
+    if (out) *out = crm_record_redact(ctx, t, row);
+done:
+    if (in_tx) crm_tx_rollback(conn);
+    crm_buf_free(&sql);
+    json_decref(values);
+    json_decref(stored);
+    json_decref(row);
+    json_decref(changes);
+    return rc;
+}
+
+/*
+ * Load a record for a write: live (or deleted, for restore), visible (else
+ * not found) and within `action`'s scope (else denied), at the expected version.
+ */
+static int load_for_write(crm_ctx *ctx, const crm_type *t, int64_t id, bool deleted, int action,
+                          int64_t expect_version, json_t **out)
+{
+    json_t *row;
+    int rc;
+    *out = NULL;
+    if ((rc = load_row(ctx, t, id, deleted, &row))) return rc;
+    int64_t owner = row ? json_int_field(row, "owner") : 0, team = row ? json_int_field(row, "team") : 0;
+    if (!row || !crm_perm_in_scope(ctx->who, t, CRM_ACT_READ, owner, team)) {
+        json_decref(row);
+        return not_found(t, id);
+    }
+    if (!crm_perm_in_scope(ctx->who, t, action, owner, team)) {
+        json_decref(row);
+        return crm_error_set(CRM_EDENIED, NULL, "you may not %s this %s record",
+                             crm_action_name(action), t->name);
+    }
+    int64_t version = json_int_field(row, "version");
+    if (expect_version > 0 && version != expect_version) {
+        json_decref(row);
+        return crm_error_set(CRM_ESTALE, NULL,
+                             "%s %lld has changed: you have version %lld, it is now at %lld",
+                             t->name, (long long)id, (long long)expect_version, (long long)version);
+    }
+    *out = row;
+    return CRM_OK;
+}
+
+int crm_record_update(crm_ctx *ctx, const char *type, int64_t id, json_t *patch,
+                      int64_t expect_version, json_t **out)
+{
+    const crm_type *t;
+    crm_conn *conn = crm_ctx_conn(ctx);
+    json_t *old = NULL, *values = NULL, *stored = NULL, *changed = NULL, *changes = NULL,
+           *row = NULL;
+    crm_buf sql = CRM_BUF_INIT;
+    crm_stmt *st = NULL;
+    bool in_tx = false, searchable_changed = false;
+    int rc, n;
+    char topic[CRM_NAME_MAX * 2 + 16], at[21];
+    if (out) *out = NULL;
+    if ((rc = crm_record__type(ctx, type, &t))) return rc;
+    if ((rc = check_input(ctx, t, patch, true))) return rc;
+    if ((rc = crm_tx_begin(conn))) return rc;
+    in_tx = true;
+    if ((rc = load_for_write(ctx, t, id, false, CRM_ACT_UPDATE, expect_version, &old))) goto done;
+    int64_t owner = json_int_field(old, "owner"), team = json_int_field(old, "team");
+    int64_t new_owner = owner, new_team = team;
+    if ((rc = check_ownership(ctx, t, CRM_ACT_UPDATE, json_object_get(patch, "owner"),
+                              json_object_get(patch, "team"), &new_owner, &new_team)))
+        goto done;
+
+    n = crm_type_nfields(t);
+    values = json_object();
+    for (int i = 0; i < n; i++) {
+        const char *name = t->fields[i]->name;
+        json_t *v = json_object_get(patch, name);
+        json_object_set(values, name, v ? v : json_object_get(old, name));
+    }
+    snprintf(topic, sizeof topic, "%s.updated", t->name);
+    /* Changed fields as the caller asked; handlers see them and may change more. */
+    changed = json_array();
+    for (int i = 0; i < n; i++)
+        if (json_object_get(patch, t->fields[i]->name))
+            json_array_append_new(changed, json_string(t->fields[i]->name));
+    crm_event ev = {.topic = topic, .type = t->name, .id = id, .record = values, .old = old,
+                    .changed = changed, .user_id = crm_principal_user(ctx->who), .via = ctx->via};
+    if ((rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_BEFORE))) goto done;
+    json_array_clear(changed);
+    for (int i = 0; i < n; i++) {
+        const crm_field *f = t->fields[i];
+        json_t *nv = json_object_get(values, f->name), *s = NULL, *api;
+        if (!nv) continue;
+        if (crm_field_to_db(f, nv, &s)) {
+            rc = crm_error_last()->code;
+            goto done;
+        }
+        api = crm_field_stored_to_api(f, s);
+        json_decref(s);
+        if (!json_equal(api, json_object_get(old, f->name))) {
+            json_array_append_new(changed, json_string(f->name));
+            if (f->flags & CRM_FIELD_SEARCHABLE) searchable_changed = true;
+        }
+        json_decref(api);
+    }
+    if ((rc = validate(ctx, t, values, changed, &stored))) goto done;
+    bool owner_changed = new_owner != owner || new_team != team;
+    if (json_array_size(changed) == 0 && !owner_changed) {
+        /* Nothing to write: no version bump, no history, no event. */
+        if (out) *out = crm_record_redact(ctx, t, old);
+        goto done;
+    }
+
+    crm_time_format(crm_now(), at);
+    crm_buf_puts(&sql, "UPDATE ");
+    crm_buf_put_ident(&sql, t->name);
+    crm_buf_puts(&sql, " SET updated_at = ?, version = version + 1, owner = ?, team = ?");
+    size_t i;
+    json_t *name;
+    json_array_foreach(changed, i, name) {
+        crm_buf_puts(&sql, ", ");
+        crm_buf_put_ident(&sql, json_string_value(name));
+        crm_buf_puts(&sql, " = ?");
+    }
+    crm_buf_puts(&sql, " WHERE id = ?");
+    if ((rc = crm_stmt_prepare(conn, &st, crm_buf_str(&sql)))) goto done;
+    crm_stmt_bind_text(st, 1, at, -1);
+    bind_owner(st, 2, new_owner);
+    bind_owner(st, 3, new_team);
+    int p = 4;
+    json_array_foreach(changed, i, name)
+        crm_stmt_bind_json(st, p++, json_object_get(stored, json_string_value(name)));
+    crm_stmt_bind_int(st, p, id);
+    rc = crm_stmt_step(st);
+    crm_stmt_done(st);
+    if (rc == CRM_ECONFLICT) rc = unique_error(t);
+    if (rc < 0) goto done;
+    if (searchable_changed && (rc = fts_sync(ctx, t, id, stored, true, true))) goto done;
+
+    changes = json_object();
+    json_array_foreach(changed, i, name) {
+        const char *fn = json_string_value(name);
+        json_object_set_new(changes, fn,
+                            json_pack("[O,o]", json_object_get(old, fn),
+                                      crm_field_stored_to_api(crm_type_field(t, fn),
+                                                              json_object_get(stored, fn))));
+    }
+    if (new_owner != owner)
+        json_object_set_new(changes, "owner", json_pack("[O,o]", json_object_get(old, "owner"),
+                                                        new_owner ? json_integer(new_owner) : json_null()));
+    if (new_team != team)
+        json_object_set_new(changes, "team", json_pack("[O,o]", json_object_get(old, "team"),
+                                                       new_team ? json_integer(new_team) : json_null()));
+    if ((rc = write_history(ctx, t, id, "update", changes, at))) goto done;
+    if ((rc = finish_write(ctx, t, id, "updated", false, old, changed, &row))) goto done;
+    if ((rc = crm_tx_commit(conn))) {
+        in_tx = false;
+        goto done;
+    }
+    in_tx = false;
+    if (out) *out = crm_record_redact(ctx, t, row);
+done:
+    if (in_tx) {
+        if (rc) crm_tx_rollback(conn);
+        else if ((rc = crm_tx_commit(conn)) && out) {
+            json_decref(*out);
+            *out = NULL;
+        }
+    }
+    crm_buf_free(&sql);
+    json_decref(old);
+    json_decref(values);
+    json_decref(stored);
+    json_decref(changed);
+    json_decref(changes);
+    json_decref(row);
+    return rc;
+}
+
+/* Delete (soft) or restore: flip deleted_at, bump the version, keep FTS to live rows. */
+static int set_deleted(crm_ctx *ctx, const char *type, int64_t id, int64_t expect_version,
+                       bool restore, json_t **out)
+{
+    const crm_type *t;
+    crm_conn *conn = crm_ctx_conn(ctx);
+    json_t *old = NULL, *row = NULL, *changes = NULL, *stored = NULL;
+    crm_buf sql = CRM_BUF_INIT;
+    crm_stmt *st;
+    int rc;
+    char topic[CRM_NAME_MAX * 2 + 16], at[21];
+    if (out) *out = NULL;
+    if ((rc = crm_record__type(ctx, type, &t))) return rc;
+    if ((rc = crm_tx_begin(conn))) return rc;
+    if ((rc = load_for_write(ctx, t, id, restore, CRM_ACT_DELETE, expect_version, &old))) goto done;
+    snprintf(topic, sizeof topic, "%s.%s", t->name, restore ? "restored" : "deleted");
+    crm_event ev = {.topic = topic, .type = t->name, .id = id, .record = old, .old = old,
+                    .user_id = crm_principal_user(ctx->who), .via = ctx->via};
+    if ((rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_BEFORE))) goto done;
+    crm_time_format(crm_now(), at);
+    crm_buf_puts(&sql, "UPDATE ");
+    crm_buf_put_ident(&sql, t->name);
+    crm_buf_puts(&sql, restore ? " SET deleted_at = NULL, updated_at = ?, version = version + 1 "
+                                 "WHERE id = ?"
+                               : " SET deleted_at = ?, updated_at = ?1, version = version + 1 "
+                                 "WHERE id = ?");
+    if ((rc = crm_stmt_prepare(conn, &st, crm_buf_str(&sql)))) goto done;
+    crm_stmt_bind_text(st, 1, at, -1);
+    crm_stmt_bind_int(st, 2, id);
+    rc = crm_stmt_step(st);
+    crm_stmt_done(st);
+    if (rc == CRM_ECONFLICT) rc = unique_error(t);
+    if (rc < 0) goto done;
+    if (t->searchable) {
+        if (restore) {
+            /* Searchable values back into the index, in stored form. */
+            int n = crm_type_nfields(t);
+            stored = json_object();
+            for (int i = 0; i < n; i++) {
+                json_t *s = NULL;
+                if (!(t->fields[i]->flags & CRM_FIELD_SEARCHABLE)) continue;
+                if (crm_field_to_db(t->fields[i], json_object_get(old, t->fields[i]->name), &s)) {
+                    rc = crm_error_last()->code;
+                    goto done;
+                }
+                json_object_set_new(stored, t->fields[i]->name, s);
+            }
+        }
+        if ((rc = fts_sync(ctx, t, id, stored, true, restore))) goto done;
+    }
+    changes = json_pack("{s:[O,s]}", "deleted_at", json_object_get(old, "deleted_at"),
+                        restore ? "" : at);
+    if (restore) json_array_set_new(json_object_get(changes, "deleted_at"), 1, json_null());
+    if ((rc = write_history(ctx, t, id, restore ? "restore" : "delete", changes, at))) goto done;
+    if ((rc = finish_write(ctx, t, id, restore ? "restored" : "deleted", !restore, old, NULL, &row)))
+        goto done;
+    rc = crm_tx_commit(conn);
+    if (!rc && out) *out = crm_record_redact(ctx, t, row);
+    goto cleanup;
+done:
+    crm_tx_rollback(conn);
+cleanup:
+    crm_buf_free(&sql);
+    json_decref(old);
+    json_decref(row);
+    json_decref(changes);
+    json_decref(stored);
+    return rc;
+}
+
+int crm_record_delete(crm_ctx *ctx, const char *type, int64_t id, int64_t expect_version)
+{
+    return set_deleted(ctx, type, id, expect_version, false, NULL);
+}
+
+int crm_record_restore(crm_ctx *ctx, const char *type, int64_t id, json_t **out)
+{
+    return set_deleted(ctx, type, id, 0, true, out);
+}
+
+int crm_record_history(crm_ctx *ctx, const char *type, int64_t id, json_t **out)
+{
+    const crm_type *t;
+    json_t *row = NULL, *list = NULL;
+    crm_stmt *st;
+    int rc;
+    *out = NULL;
+    if ((rc = crm_record__type(ctx, type, &t))) return rc;
+    if ((rc = load_row(ctx, t, id, false, &row))) return rc;
+    if (!row && (rc = load_row(ctx, t, id, true, &row))) return rc;
+    if (!row || !crm_perm_in_scope(ctx->who, t, CRM_ACT_READ, json_int_field(row, "owner"),
+                                   json_int_field(row, "team"))) {
+        json_decref(row);
+        return not_found(t, id);
+    }
+    json_decref(row);
+    if ((rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st,
+                               "SELECT id, at, user_id, via, action, changes FROM core_history "
+                               "WHERE type = ? AND record_id = ? ORDER BY id")))
+        return rc;
+    crm_stmt_bind_text(st, 1, t->name, -1);
+    crm_stmt_bind_int(st, 2, id);
+    list = json_array();
+    while ((rc = crm_stmt_step(st)) == 1) {
+        json_t *changes = json_loads(crm_stmt_column_text(st, 5), 0, NULL);
+        json_t *visible = json_object();
+        const char *key;
+        json_t *v;
+        json_object_foreach(changes, key, v) {
+            const crm_field *f = crm_type_field(t, key);
+            if (f ? crm_principal_field_access(ctx->who, t, f) == CRM_ACCESS_HIDDEN
+                  : !crm_is_system_field(key))
+                continue;
+            json_object_set(visible, key, v);
+        }
+        json_decref(changes);
+        json_array_append_new(
+            list, json_pack("{s:I,s:s,s:o,s:o,s:s,s:o}", "id", (json_int_t)crm_stmt_column_int(st, 0),
+                            "at", crm_stmt_column_text(st, 1), "user", int_or_null(st, 2), "via",
+                            text_or_null(st, 3), "action", crm_stmt_column_text(st, 4), "changes",
+                            visible));
+    }
+    crm_stmt_done(st);
+    if (rc < 0) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return CRM_OK;
+}
