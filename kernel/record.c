@@ -386,7 +386,7 @@ static int write_history(crm_ctx *ctx, const crm_type *t, int64_t id, const char
     return rc;
 }
 
-/* After the row is written: read it back, run after handlers, append to the outbox. */
+/* After the row is written: read it back, append to the outbox, run after handlers. */
 static int finish_write(crm_ctx *ctx, const crm_type *t, int64_t id, const char *what, bool deleted,
                         json_t *old, json_t *changed, json_t **stored_out)
 {
@@ -399,7 +399,8 @@ static int finish_write(crm_ctx *ctx, const crm_type *t, int64_t id, const char 
                                    (long long)id);
     crm_event ev = {.topic = topic, .type = t->name, .id = id, .record = row, .old = old,
                     .changed = changed, .user_id = crm_principal_user(ctx->who), .via = ctx->via};
-    if ((rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_AFTER)) || (rc = crm_bus_append(ctx, &ev))) {
+    /* Outbox first: changes made by after handlers must follow this one in the stream. */
+    if ((rc = crm_bus_append(ctx, &ev)) || (rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_AFTER))) {
         json_decref(row);
         return rc;
     }

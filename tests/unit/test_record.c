@@ -307,6 +307,44 @@ static void custom_field_at_run_time(void)
     json_decref(r);
 }
 
+/* An after handler that changes the record again: bumps 31 to 50. */
+static int bump_to_50(crm_ctx *ctx, crm_event *ev, void *udata)
+{
+    (void)udata;
+    if (json_integer_value(json_object_get(ev->record, "age")) != 31) return CRM_OK;
+    json_t *patch = json_pack("{s:i}", "age", 50);
+    int rc = crm_record_update(ctx, ev->type, ev->id, patch, 0, NULL);
+    json_decref(patch);
+    return rc;
+}
+
+/* The outbox is in commit order: a handler's nested change comes after the change that caused it. */
+static void outbox_order_with_nested_after_change(void)
+{
+    REQUIRE(crm_bus_subscribe(k->bus, "test.contact.updated", CRM_PHASE_AFTER, 0, "bump", bump_to_50,
+                              NULL) == CRM_OK);
+    int64_t id = kfix_create(k, "test.contact", "{\"name\":\"Nested\",\"age\":30}");
+    json_t *patch = kfix_json("{\"age\":31}"), *events = NULL;
+    REQUIRE(crm_record_update(&sys, "test.contact", id, patch, 0, NULL) == CRM_OK);
+    json_decref(patch);
+    REQUIRE(crm_bus_events(k->bus, 0, 1000, &events) == CRM_OK);
+    int64_t last_age = -1, prev_seq = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(events, i, e) {
+        CHECK(json_integer_value(json_object_get(e, "seq")) > prev_seq);
+        prev_seq = json_integer_value(json_object_get(e, "seq"));
+        if (json_integer_value(json_object_get(e, "id")) == id &&
+            strcmp(json_string_value(json_object_get(e, "topic")), "test.contact.updated") == 0)
+            last_age = json_integer_value(json_object_get(json_object_get(e, "record"), "age"));
+    }
+    CHECK_INT(last_age, 50);
+    json_t *r = get("test.contact", id);
+    CHECK_INT(json_integer_value(json_object_get(r, "age")), 50);
+    json_decref(r);
+    json_decref(events);
+}
+
 /* 8 threads increment a counter with read-modify-write under optimistic concurrency. */
 typedef struct {
     int64_t id;
@@ -380,6 +418,7 @@ int main(void)
     RUN(fts_follows_writes);
     RUN(custom_field_at_run_time);
     RUN(no_lost_updates_under_8_threads);
+    RUN(outbox_order_with_nested_after_change);
     crm_kernel_close(k);
     return t_finish("test_record");
 }
