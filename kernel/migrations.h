@@ -63,6 +63,21 @@ static const char *const crm_migrations[] = {
     "  hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL, created_at INTEGER NOT NULL,"
     "  expires_at INTEGER, last_used_at INTEGER, revoked_at INTEGER) STRICT;"
     "CREATE TABLE core_setting (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
+    /* 2: HTTP sessions (hashes only), webhooks, and the audit log of admin actions */
+    "CREATE TABLE core_session (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL,"
+    "  hash TEXT NOT NULL UNIQUE, csrf_hash TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  last_seen_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER,"
+    "  ip TEXT) STRICT;"
+    "CREATE INDEX core_session_user ON core_session(user_id);"
+    "CREATE TABLE core_webhook (id INTEGER PRIMARY KEY, url TEXT NOT NULL,"
+    "  secret TEXT NOT NULL, topics TEXT NOT NULL, created_at TEXT NOT NULL,"
+    "  created_by INTEGER, active INTEGER NOT NULL DEFAULT 1) STRICT;"
+    "CREATE TABLE core_webhook_delivery (id INTEGER PRIMARY KEY, webhook_id INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL, at TEXT NOT NULL, status INTEGER, attempt INTEGER NOT NULL,"
+    "  error TEXT) STRICT;"
+    "CREATE INDEX core_webhook_delivery_hook ON core_webhook_delivery(webhook_id, id);"
+    "CREATE TABLE core_audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL, user_id INTEGER,"
+    "  action TEXT NOT NULL, target TEXT, detail TEXT NOT NULL) STRICT;",
 };
 
 #define CRM_MIGRATION_COUNT ((int)(sizeof(crm_migrations) / sizeof(crm_migrations[0])))
