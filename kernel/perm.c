@@ -12,6 +12,7 @@
  */
 #include "perm.h"
 
+#include "record.h"
 #include "store.h"
 
 #include <stdlib.h>
@@ -24,9 +25,9 @@ struct crm_perm {
 
 typedef struct type_perm {
     uint64_t generation;
-    int nfields;            /* fields computed (a field added later triggers a reload) */
+    int nfields; /* fields computed (a field added later triggers a reload) */
     int level[CRM_ACT_COUNT];
-    unsigned char *access;  /* per field position */
+    unsigned char *access; /* per field position */
 } type_perm;
 
 struct crm_principal {
@@ -58,12 +59,30 @@ static int name_index(const char *const *names, int n, const char *s)
     return -1;
 }
 
-const char *crm_action_name(int a) { return a >= 0 && a < 4 ? action_names[a] : "?"; }
-int crm_action_from_name(const char *s) { return name_index(action_names, 4, s); }
-const char *crm_level_name(int l) { return l >= 0 && l < 4 ? level_names[l] : "?"; }
-int crm_level_from_name(const char *s) { return name_index(level_names, 4, s); }
-const char *crm_access_name(int a) { return a >= 0 && a < 3 ? access_names[a] : "?"; }
-int crm_access_from_name(const char *s) { return name_index(access_names, 3, s); }
+const char *crm_action_name(int a)
+{
+    return a >= 0 && a < 4 ? action_names[a] : "?";
+}
+int crm_action_from_name(const char *s)
+{
+    return name_index(action_names, 4, s);
+}
+const char *crm_level_name(int l)
+{
+    return l >= 0 && l < 4 ? level_names[l] : "?";
+}
+int crm_level_from_name(const char *s)
+{
+    return name_index(level_names, 4, s);
+}
+const char *crm_access_name(int a)
+{
+    return a >= 0 && a < 3 ? access_names[a] : "?";
+}
+int crm_access_from_name(const char *s)
+{
+    return name_index(access_names, 3, s);
+}
 
 int crm_perm_open(crm_perm **out, crm_kernel *k)
 {
@@ -94,8 +113,14 @@ crm_principal *crm_principal_system(void)
     return &system_principal;
 }
 
-int64_t crm_principal_user(const crm_principal *p) { return p->user_id; }
-bool crm_principal_is_admin(const crm_principal *p) { return p->admin; }
+int64_t crm_principal_user(const crm_principal *p)
+{
+    return p->user_id;
+}
+bool crm_principal_is_admin(const crm_principal *p)
+{
+    return p->admin;
+}
 
 const int64_t *crm_principal_teams(crm_principal *p, int *n)
 {
@@ -166,8 +191,9 @@ int crm_principal_load(crm_perm *perm, int64_t user_id, crm_principal **out)
     *out = NULL;
     p->perm = perm;
     p->user_id = user_id;
-    if ((rc = crm_stmt_prepare(conn, &st, "SELECT is_admin, disabled, deleted_at FROM "
-                                          "\"core.user\" WHERE id = ?")))
+    if ((rc = crm_stmt_prepare(conn, &st,
+                               "SELECT is_admin, disabled, deleted_at FROM "
+                               "\"core.user\" WHERE id = ?")))
         goto done;
     crm_stmt_bind_int(st, 1, user_id);
     rc = crm_stmt_step(st);
@@ -221,7 +247,7 @@ static int compute(crm_principal *p, const crm_type *t, type_perm *tp)
     crm_conn *conn = crm_store_conn(p->perm->k->store);
     crm_stmt *st;
     /* Per role: its level per action (a specific grant beats the role's "*" grant). */
-    int (*lv)[CRM_ACT_COUNT] = crm_calloc((size_t)nr + 1, sizeof *lv);
+    int(*lv)[CRM_ACT_COUNT] = crm_calloc((size_t)nr + 1, sizeof *lv);
     bool(*specific)[CRM_ACT_COUNT] = crm_calloc((size_t)nr + 1, sizeof *specific);
     unsigned char *acc = crm_malloc((size_t)(nr + 1) * (size_t)(n + 1));
     memset(acc, CRM_ACCESS_WRITE, (size_t)(nr + 1) * (size_t)(n + 1));
@@ -337,7 +363,8 @@ int crm_perm_scope_sql(crm_principal *p, const crm_type *type, int action, const
 {
     int level = crm_principal_level(p, type, action);
     switch (level) {
-    case CRM_LEVEL_ALL: return CRM_OK;
+    case CRM_LEVEL_ALL:
+        return CRM_OK;
     case CRM_LEVEL_TEAM:
         crm_buf_puts(sql, " AND (");
         put_col(sql, alias, "owner");
@@ -371,14 +398,17 @@ bool crm_perm_in_scope(crm_principal *p, const crm_type *type, int action, int64
                        int64_t team)
 {
     switch (crm_principal_level(p, type, action)) {
-    case CRM_LEVEL_ALL: return true;
+    case CRM_LEVEL_ALL:
+        return true;
     case CRM_LEVEL_TEAM:
         if (owner == p->user_id) return true;
         for (int i = 0; i < p->nteams; i++)
             if (team && p->teams[i] == team) return true;
         return false;
-    case CRM_LEVEL_OWN: return owner == p->user_id;
-    default: return false;
+    case CRM_LEVEL_OWN:
+        return owner == p->user_id;
+    default:
+        return false;
     }
 }
 
@@ -397,33 +427,6 @@ static int exec_bound(crm_conn *conn, const char *sql, const json_t *params)
     return rc < 0 ? rc : CRM_OK;
 }
 
-static int check_role(crm_conn *conn, int64_t role_id)
-{
-    crm_stmt *st;
-    int rc = crm_stmt_prepare(conn, &st, "SELECT 1 FROM \"core.role\" WHERE id = ? AND "
-                                         "deleted_at IS NULL");
-    if (rc) return rc;
-    crm_stmt_bind_int(st, 1, role_id);
-    rc = crm_stmt_step(st);
-    crm_stmt_done(st);
-    if (rc < 0) return rc;
-    return rc == 1 ? CRM_OK
-                   : crm_error_set(CRM_ENOTFOUND, NULL, "no role with id %lld", (long long)role_id);
-}
-
-static int check_live(crm_conn *conn, const char *table_sql, int64_t id, const char *what)
-{
-    crm_stmt *st;
-    int rc = crm_stmt_prepare(conn, &st, table_sql);
-    if (rc) return rc;
-    crm_stmt_bind_int(st, 1, id);
-    rc = crm_stmt_step(st);
-    crm_stmt_done(st);
-    if (rc < 0) return rc;
-    return rc == 1 ? CRM_OK : crm_error_set(CRM_ENOTFOUND, NULL, "no %s with id %lld", what,
-                                            (long long)id);
-}
-
 int crm_perm_grant(crm_perm *perm, int64_t role_id, const char *type, int action, int level)
 {
     int rc;
@@ -431,13 +434,15 @@ int crm_perm_grant(crm_perm *perm, int64_t role_id, const char *type, int action
     if (!type || (strcmp(type, "*") != 0 && !crm_schema_type(perm->k->schema, type)))
         return crm_error_set(CRM_EINVALID, "type", "unknown type \"%s\"", type ? type : "");
     if (action < 0 || action >= CRM_ACT_COUNT)
-        return crm_error_set(CRM_EINVALID, "action", "action must be read, create, update or delete");
+        return crm_error_set(CRM_EINVALID, "action",
+                             "action must be read, create, update or delete");
     if (level < CRM_LEVEL_NONE || level > CRM_LEVEL_ALL)
         return crm_error_set(CRM_EINVALID, "level", "level must be none, own, team or all");
-    if ((rc = check_role(conn, role_id))) return rc;
+    if ((rc = crm_record__exists(conn, "core.role", role_id, "role"))) return rc;
     json_t *params = json_pack("[I,s,i,i]", (json_int_t)role_id, type, action, level);
-    rc = exec_bound(conn, "INSERT INTO core_grant(role_id, type, action, level) VALUES (?,?,?,?) "
-                          "ON CONFLICT(role_id, type, action) DO UPDATE SET level = excluded.level",
+    rc = exec_bound(conn,
+                    "INSERT INTO core_grant(role_id, type, action, level) VALUES (?,?,?,?) "
+                    "ON CONFLICT(role_id, type, action) DO UPDATE SET level = excluded.level",
                     params);
     json_decref(params);
     if (!rc) bump(perm);
@@ -455,11 +460,12 @@ int crm_perm_field(crm_perm *perm, int64_t role_id, const char *type, const char
                              field ? field : "");
     if (access < CRM_ACCESS_HIDDEN || access > CRM_ACCESS_WRITE)
         return crm_error_set(CRM_EINVALID, "access", "access must be hidden, read or write");
-    if ((rc = check_role(conn, role_id))) return rc;
+    if ((rc = crm_record__exists(conn, "core.role", role_id, "role"))) return rc;
     json_t *params = json_pack("[I,s,s,i]", (json_int_t)role_id, type, field, access);
-    rc = exec_bound(conn, "INSERT INTO core_field_perm(role_id, type, field, access) VALUES "
-                          "(?,?,?,?) ON CONFLICT(role_id, type, field) DO UPDATE SET access = "
-                          "excluded.access",
+    rc = exec_bound(conn,
+                    "INSERT INTO core_field_perm(role_id, type, field, access) VALUES "
+                    "(?,?,?,?) ON CONFLICT(role_id, type, field) DO UPDATE SET access = "
+                    "excluded.access",
                     params);
     json_decref(params);
     if (!rc) bump(perm);
@@ -470,13 +476,13 @@ int crm_perm_user_role(crm_perm *perm, int64_t user_id, int64_t role_id, bool on
 {
     int rc;
     crm_conn *conn = crm_store_conn(perm->k->store);
-    if ((rc = check_live(conn, "SELECT 1 FROM \"core.user\" WHERE id = ? AND deleted_at IS NULL",
-                         user_id, "user")) ||
-        (rc = check_role(conn, role_id)))
+    if ((rc = crm_record__exists(conn, "core.user", user_id, "user")) ||
+        (rc = crm_record__exists(conn, "core.role", role_id, "role")))
         return rc;
     json_t *params = json_pack("[I,I]", (json_int_t)user_id, (json_int_t)role_id);
-    rc = exec_bound(conn, on ? "INSERT OR IGNORE INTO core_user_role(user_id, role_id) VALUES (?,?)"
-                             : "DELETE FROM core_user_role WHERE user_id = ? AND role_id = ?",
+    rc = exec_bound(conn,
+                    on ? "INSERT OR IGNORE INTO core_user_role(user_id, role_id) VALUES (?,?)"
+                       : "DELETE FROM core_user_role WHERE user_id = ? AND role_id = ?",
                     params);
     json_decref(params);
     if (!rc) bump(perm);
@@ -487,14 +493,13 @@ int crm_perm_team_member(crm_perm *perm, int64_t team_id, int64_t user_id, bool 
 {
     int rc;
     crm_conn *conn = crm_store_conn(perm->k->store);
-    if ((rc = check_live(conn, "SELECT 1 FROM \"core.user\" WHERE id = ? AND deleted_at IS NULL",
-                         user_id, "user")) ||
-        (rc = check_live(conn, "SELECT 1 FROM \"core.team\" WHERE id = ? AND deleted_at IS NULL",
-                         team_id, "team")))
+    if ((rc = crm_record__exists(conn, "core.user", user_id, "user")) ||
+        (rc = crm_record__exists(conn, "core.team", team_id, "team")))
         return rc;
     json_t *params = json_pack("[I,I]", (json_int_t)team_id, (json_int_t)user_id);
-    rc = exec_bound(conn, on ? "INSERT OR IGNORE INTO core_team_member(team_id, user_id) VALUES (?,?)"
-                             : "DELETE FROM core_team_member WHERE team_id = ? AND user_id = ?",
+    rc = exec_bound(conn,
+                    on ? "INSERT OR IGNORE INTO core_team_member(team_id, user_id) VALUES (?,?)"
+                       : "DELETE FROM core_team_member WHERE team_id = ? AND user_id = ?",
                     params);
     json_decref(params);
     if (!rc) bump(perm);
@@ -508,9 +513,10 @@ int crm_perm_role_json(crm_perm *perm, int64_t role_id, json_t **out)
     crm_conn *conn = crm_store_conn(perm->k->store);
     json_t *grants = json_object(), *fields = json_object();
     *out = NULL;
-    if ((rc = check_role(conn, role_id))) goto done;
-    if ((rc = crm_stmt_prepare(conn, &st, "SELECT type, action, level FROM core_grant WHERE "
-                                          "role_id = ? ORDER BY type, action")))
+    if ((rc = crm_record__exists(conn, "core.role", role_id, "role"))) goto done;
+    if ((rc = crm_stmt_prepare(conn, &st,
+                               "SELECT type, action, level FROM core_grant WHERE "
+                               "role_id = ? ORDER BY type, action")))
         goto done;
     crm_stmt_bind_int(st, 1, role_id);
     while ((rc = crm_stmt_step(st)) == 1) {
@@ -522,8 +528,9 @@ int crm_perm_role_json(crm_perm *perm, int64_t role_id, json_t **out)
     }
     crm_stmt_done(st);
     if (rc < 0) goto done;
-    if ((rc = crm_stmt_prepare(conn, &st, "SELECT type, field, access FROM core_field_perm WHERE "
-                                          "role_id = ? ORDER BY type, field")))
+    if ((rc = crm_stmt_prepare(conn, &st,
+                               "SELECT type, field, access FROM core_field_perm WHERE "
+                               "role_id = ? ORDER BY type, field")))
         goto done;
     crm_stmt_bind_int(st, 1, role_id);
     while ((rc = crm_stmt_step(st)) == 1) {
@@ -535,8 +542,8 @@ int crm_perm_role_json(crm_perm *perm, int64_t role_id, json_t **out)
     }
     crm_stmt_done(st);
     if (rc < 0) goto done;
-    *out = json_pack("{s:I,s:O,s:O}", "role", (json_int_t)role_id, "grants", grants, "fields",
-                     fields);
+    *out =
+        json_pack("{s:I,s:O,s:O}", "role", (json_int_t)role_id, "grants", grants, "fields", fields);
     rc = CRM_OK;
 done:
     json_decref(grants);

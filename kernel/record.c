@@ -15,8 +15,16 @@
 #include <string.h>
 
 /* Column positions of the system fields in crm_record__select_cols. */
-enum { COL_ID, COL_CREATED_AT, COL_UPDATED_AT, COL_CREATED_BY, COL_OWNER, COL_TEAM, COL_VERSION,
-       COL_DELETED_AT };
+enum {
+    COL_ID,
+    COL_CREATED_AT,
+    COL_UPDATED_AT,
+    COL_CREATED_BY,
+    COL_OWNER,
+    COL_TEAM,
+    COL_VERSION,
+    COL_DELETED_AT
+};
 
 void crm_ctx_init(crm_ctx *ctx, crm_kernel *k, crm_principal *who, const char *via)
 {
@@ -29,6 +37,24 @@ void crm_ctx_init(crm_ctx *ctx, crm_kernel *k, crm_principal *who, const char *v
 crm_conn *crm_ctx_conn(crm_ctx *ctx)
 {
     return crm_store_conn(ctx->k->store);
+}
+
+int crm_record__exists(crm_conn *conn, const char *type, int64_t id, const char *what)
+{
+    crm_buf sql = CRM_BUF_INIT;
+    crm_stmt *st;
+    crm_buf_puts(&sql, "SELECT 1 FROM ");
+    crm_buf_put_ident(&sql, type);
+    crm_buf_puts(&sql, " WHERE id = ? AND deleted_at IS NULL");
+    int rc = crm_stmt_prepare(conn, &st, crm_buf_str(&sql));
+    crm_buf_free(&sql);
+    if (rc) return rc;
+    crm_stmt_bind_int(st, 1, id);
+    rc = crm_stmt_step(st);
+    crm_stmt_done(st);
+    if (rc < 0) return rc;
+    return rc == 1 ? CRM_OK
+                   : crm_error_set(CRM_ENOTFOUND, NULL, "no %s with id %lld", what, (long long)id);
 }
 
 int crm_record__type(crm_ctx *ctx, const char *name, const crm_type **out)
@@ -49,8 +75,9 @@ void crm_record__select_cols(crm_buf *sql, const crm_type *t, int n)
 
 static json_t *int_or_null(crm_stmt *st, int col)
 {
-    return crm_stmt_column_type(st, col) == CRM_COL_NULL ? json_null()
-                                                         : json_integer(crm_stmt_column_int(st, col));
+    return crm_stmt_column_type(st, col) == CRM_COL_NULL
+               ? json_null()
+               : json_integer(crm_stmt_column_int(st, col));
 }
 
 static json_t *text_or_null(crm_stmt *st, int col)
@@ -76,9 +103,12 @@ json_t *crm_record__row(crm_ctx *ctx, const crm_type *t, int n, crm_stmt *st, bo
         const char *name;
         int col;
         bool is_int;
-    } sys[] = {{"created_at", COL_CREATED_AT, false}, {"updated_at", COL_UPDATED_AT, false},
-               {"created_by", COL_CREATED_BY, true},  {"owner", COL_OWNER, true},
-               {"team", COL_TEAM, true},              {"version", COL_VERSION, true},
+    } sys[] = {{"created_at", COL_CREATED_AT, false},
+               {"updated_at", COL_UPDATED_AT, false},
+               {"created_by", COL_CREATED_BY, true},
+               {"owner", COL_OWNER, true},
+               {"team", COL_TEAM, true},
+               {"version", COL_VERSION, true},
                {"deleted_at", COL_DELETED_AT, false}};
     for (size_t i = 0; i < CRM_ARRAY_LEN(sys); i++)
         if (wanted(sys[i].name, fields, nfields))
@@ -99,7 +129,8 @@ json_t *crm_record_redact(crm_ctx *ctx, const crm_type *type, json_t *record)
     json_t *r = json_object();
     const char *key;
     json_t *v;
-    json_object_foreach(record, key, v) {
+    json_object_foreach(record, key, v)
+    {
         const crm_field *f = crm_type_field(type, key);
         if (f && crm_principal_field_access(ctx->who, type, f) == CRM_ACCESS_HIDDEN) continue;
         if (!f && !crm_is_system_field(key)) continue;
@@ -174,8 +205,10 @@ static int unique_error(const crm_type *t)
     if (!*field || !crm_type_field(t, field))
         return crm_error_set(CRM_ECONFLICT, NULL, "a %s record with these values already exists",
                              t->name);
-    return crm_error_set(CRM_ECONFLICT, field, "field \"%s\": another %s record already has this "
-                                               "value", field, t->name);
+    return crm_error_set(CRM_ECONFLICT, field,
+                         "field \"%s\": another %s record already has this "
+                         "value",
+                         field, t->name);
 }
 
 /* The ref target must be a live record the principal can see. */
@@ -186,8 +219,10 @@ static int check_ref(crm_ctx *ctx, const crm_field *f, json_t *stored)
     json_t *row = NULL;
     int rc;
     if (!target)
-        return crm_error_set(CRM_EINVALID, f->name, "field \"%s\": its target type %s is not "
-                                                    "installed", f->name, f->ref_type);
+        return crm_error_set(CRM_EINVALID, f->name,
+                             "field \"%s\": its target type %s is not "
+                             "installed",
+                             f->name, f->ref_type);
     if ((rc = load_row(ctx, target, json_integer_value(stored), false, &row))) return rc;
     bool ok = row && crm_perm_in_scope(ctx->who, target, CRM_ACT_READ, json_int_field(row, "owner"),
                                        json_int_field(row, "team"));
@@ -208,7 +243,8 @@ static int check_input(crm_ctx *ctx, const crm_type *t, json_t *input, bool upda
     json_t *v;
     if (!json_is_object(input))
         return crm_error_set(CRM_EINVALID, NULL, "the record must be a JSON object");
-    json_object_foreach(input, key, v) {
+    json_object_foreach(input, key, v)
+    {
         if (crm_is_system_field(key)) {
             if ((strcmp(key, "owner") == 0 || strcmp(key, "team") == 0) && !json_is_null(v) &&
                 !json_is_integer(v))
@@ -236,8 +272,9 @@ static bool shares_team(crm_ctx *ctx, int64_t user)
     bool in = false;
     for (int i = 0; i < n && !in; i++) {
         crm_stmt *st;
-        if (crm_stmt_prepare(crm_ctx_conn(ctx), &st, "SELECT 1 FROM core_team_member WHERE "
-                                                     "user_id = ? AND team_id = ?"))
+        if (crm_stmt_prepare(crm_ctx_conn(ctx), &st,
+                             "SELECT 1 FROM core_team_member WHERE "
+                             "user_id = ? AND team_id = ?"))
             return false;
         crm_stmt_bind_int(st, 1, user);
         crm_stmt_bind_int(st, 2, teams[i]);
@@ -261,25 +298,22 @@ static int check_ownership(crm_ctx *ctx, const crm_type *t, int action, json_t *
     const int64_t *teams = crm_principal_teams(ctx->who, &nteams);
     if (owner_v && json_is_integer(owner_v) && json_integer_value(owner_v) != *owner) {
         int64_t o = json_integer_value(owner_v);
-        crm_stmt *st;
-        int rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, "SELECT 1 FROM \"core.user\" WHERE id "
-                                                          "= ? AND deleted_at IS NULL");
+        int rc = crm_record__exists(crm_ctx_conn(ctx), "core.user", o, "user");
+        if (rc == CRM_ENOTFOUND)
+            rc = crm_error_set(CRM_EINVALID, "owner", "no user with id %lld", (long long)o);
         if (rc) return rc;
-        crm_stmt_bind_int(st, 1, o);
-        rc = crm_stmt_step(st);
-        crm_stmt_done(st);
-        if (rc < 0) return rc;
-        if (rc == 0) return crm_error_set(CRM_EINVALID, "owner", "no user with id %lld", (long long)o);
-        bool ok = level == CRM_LEVEL_ALL || o == me ||
-                  (level == CRM_LEVEL_TEAM && shares_team(ctx, o));
+        bool ok =
+            level == CRM_LEVEL_ALL || o == me || (level == CRM_LEVEL_TEAM && shares_team(ctx, o));
         if (!ok)
             return crm_error_set(CRM_EDENIED, "owner", "you may not give %s records to user %lld",
                                  t->name, (long long)o);
         *owner = o;
     } else if (owner_v && json_is_null(owner_v)) {
         if (level != CRM_LEVEL_ALL)
-            return crm_error_set(CRM_EDENIED, "owner", "you may not leave a %s record without an "
-                                                       "owner", t->name);
+            return crm_error_set(CRM_EDENIED, "owner",
+                                 "you may not leave a %s record without an "
+                                 "owner",
+                                 t->name);
         *owner = 0;
     }
     if (team_v && json_is_integer(team_v) && json_integer_value(team_v) != *team) {
@@ -287,15 +321,10 @@ static int check_ownership(crm_ctx *ctx, const crm_type *t, int action, json_t *
         bool mine = false;
         for (int i = 0; i < nteams; i++)
             if (teams[i] == tm) mine = true;
-        crm_stmt *st;
-        int rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, "SELECT 1 FROM \"core.team\" WHERE id "
-                                                          "= ? AND deleted_at IS NULL");
+        int rc = crm_record__exists(crm_ctx_conn(ctx), "core.team", tm, "team");
+        if (rc == CRM_ENOTFOUND)
+            rc = crm_error_set(CRM_EINVALID, "team", "no team with id %lld", (long long)tm);
         if (rc) return rc;
-        crm_stmt_bind_int(st, 1, tm);
-        rc = crm_stmt_step(st);
-        crm_stmt_done(st);
-        if (rc < 0) return rc;
-        if (rc == 0) return crm_error_set(CRM_EINVALID, "team", "no team with id %lld", (long long)tm);
         if (level != CRM_LEVEL_ALL && !mine)
             return crm_error_set(CRM_EDENIED, "team", "you may not give %s records to team %lld",
                                  t->name, (long long)tm);
@@ -308,8 +337,10 @@ static int check_ownership(crm_ctx *ctx, const crm_type *t, int action, json_t *
 
 static void bind_owner(crm_stmt *st, int i, int64_t v)
 {
-    if (v) crm_stmt_bind_int(st, i, v);
-    else crm_stmt_bind_null(st, i);
+    if (v)
+        crm_stmt_bind_int(st, i, v);
+    else
+        crm_stmt_bind_null(st, i);
 }
 
 /* Keep the FTS index in step with a record's searchable fields. */
@@ -344,7 +375,8 @@ static int fts_sync(crm_ctx *ctx, const crm_type *t, int64_t id, json_t *stored_
                 k++;
             }
         crm_buf_puts(&sql, ") VALUES (?");
-        for (int i = 0; i < k; i++) crm_buf_puts(&sql, ",?");
+        for (int i = 0; i < k; i++)
+            crm_buf_puts(&sql, ",?");
         crm_buf_putc(&sql, ')');
         if ((rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, crm_buf_str(&sql)))) goto done;
         crm_stmt_bind_int(st, 1, id);
@@ -374,8 +406,10 @@ static int write_history(crm_ctx *ctx, const crm_type *t, int64_t id, const char
         crm_stmt_bind_int(st, 2, id);
         crm_stmt_bind_text(st, 3, at, -1);
         bind_owner(st, 4, crm_principal_user(ctx->who));
-        if (ctx->via) crm_stmt_bind_text(st, 5, ctx->via, -1);
-        else crm_stmt_bind_null(st, 5);
+        if (ctx->via)
+            crm_stmt_bind_text(st, 5, ctx->via, -1);
+        else
+            crm_stmt_bind_null(st, 5);
         crm_stmt_bind_text(st, 6, action, -1);
         crm_stmt_bind_text(st, 7, text, -1);
         rc = crm_stmt_step(st);
@@ -395,10 +429,17 @@ static int finish_write(crm_ctx *ctx, const crm_type *t, int64_t id, const char 
     char topic[CRM_NAME_MAX * 2 + 16];
     snprintf(topic, sizeof topic, "%s.%s", t->name, what);
     if ((rc = load_row(ctx, t, id, deleted, &row))) return rc;
-    if (!row) return crm_error_set(CRM_EINTERNAL, NULL, "%s %lld vanished while written", t->name,
-                                   (long long)id);
-    crm_event ev = {.topic = topic, .type = t->name, .id = id, .record = row, .old = old,
-                    .changed = changed, .user_id = crm_principal_user(ctx->who), .via = ctx->via};
+    if (!row)
+        return crm_error_set(CRM_EINTERNAL, NULL, "%s %lld vanished while written", t->name,
+                             (long long)id);
+    crm_event ev = {.topic = topic,
+                    .type = t->name,
+                    .id = id,
+                    .record = row,
+                    .old = old,
+                    .changed = changed,
+                    .user_id = crm_principal_user(ctx->who),
+                    .via = ctx->via};
     /* Outbox first: changes made by after handlers must follow this one in the stream. */
     if ((rc = crm_bus_append(ctx, &ev)) || (rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_AFTER))) {
         json_decref(row);
@@ -421,7 +462,8 @@ static int validate(crm_ctx *ctx, const crm_type *t, json_t *values, json_t *cha
     *stored_out = NULL;
     const char *key;
     json_t *v;
-    json_object_foreach(values, key, v) {
+    json_object_foreach(values, key, v)
+    {
         if (crm_is_system_field(key)) continue;
         if (!crm_type_field(t, key)) {
             rc = crm_error_set(CRM_EINVALID, key, "unknown field \"%s\" for %s", key, t->name);
@@ -431,8 +473,9 @@ static int validate(crm_ctx *ctx, const crm_type *t, json_t *values, json_t *cha
     for (int i = 0; i < n; i++) {
         const crm_field *f = t->fields[i];
         json_t *value = json_object_get(values, f->name), *s = NULL;
-        if ((f->flags & CRM_FIELD_REQUIRED) && (!value || json_is_null(value) ||
-                                                 (json_is_string(value) && !*json_string_value(value)))) {
+        if ((f->flags & CRM_FIELD_REQUIRED) &&
+            (!value || json_is_null(value) ||
+             (json_is_string(value) && !*json_string_value(value)))) {
             rc = crm_error_set(CRM_EINVALID, f->name, "field \"%s\" is required", f->name);
             goto done;
         }
@@ -482,12 +525,17 @@ int crm_record_create(crm_ctx *ctx, const char *type, json_t *fields, json_t **o
     for (int i = 0; i < n; i++) {
         const crm_field *f = t->fields[i];
         json_t *v = json_object_get(fields, f->name);
-        if (v) json_object_set(values, f->name, v);
-        else if (f->dflt) json_object_set(values, f->name, f->dflt);
+        if (v)
+            json_object_set(values, f->name, v);
+        else if (f->dflt)
+            json_object_set(values, f->name, f->dflt);
     }
     snprintf(topic, sizeof topic, "%s.created", t->name);
-    crm_event ev = {.topic = topic, .type = t->name, .record = values,
-                    .user_id = crm_principal_user(ctx->who), .via = ctx->via};
+    crm_event ev = {.topic = topic,
+                    .type = t->name,
+                    .record = values,
+                    .user_id = crm_principal_user(ctx->who),
+                    .via = ctx->via};
     if ((rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_BEFORE))) goto done;
     if ((rc = validate(ctx, t, values, NULL, &stored))) goto done;
 
@@ -500,7 +548,8 @@ int crm_record_create(crm_ctx *ctx, const char *type, json_t *fields, json_t **o
         crm_buf_put_ident(&sql, t->fields[i]->name);
     }
     crm_buf_puts(&sql, ") VALUES (?, ?, ?, ?, ?, 1");
-    for (int i = 0; i < n; i++) crm_buf_puts(&sql, ", ?");
+    for (int i = 0; i < n; i++)
+        crm_buf_puts(&sql, ", ?");
     crm_buf_putc(&sql, ')');
     if ((rc = crm_stmt_prepare(conn, &st, crm_buf_str(&sql)))) goto done;
     crm_stmt_bind_text(st, 1, at, -1);
@@ -520,7 +569,8 @@ int crm_record_create(crm_ctx *ctx, const char *type, json_t *fields, json_t **o
     changes = json_object();
     const char *key;
     json_t *v;
-    json_object_foreach(stored, key, v) {
+    json_object_foreach(stored, key, v)
+    {
         if (json_is_null(v)) continue;
         json_object_set_new(changes, key,
                             json_pack("[n,o]", crm_field_stored_to_api(crm_type_field(t, key), v)));
@@ -554,7 +604,8 @@ static int load_for_write(crm_ctx *ctx, const crm_type *t, int64_t id, bool dele
     int rc;
     *out = NULL;
     if ((rc = load_row(ctx, t, id, deleted, &row))) return rc;
-    int64_t owner = row ? json_int_field(row, "owner") : 0, team = row ? json_int_field(row, "team") : 0;
+    int64_t owner = row ? json_int_field(row, "owner") : 0,
+            team = row ? json_int_field(row, "team") : 0;
     if (!row || !crm_perm_in_scope(ctx->who, t, CRM_ACT_READ, owner, team)) {
         json_decref(row);
         return not_found(t, id);
@@ -612,8 +663,14 @@ int crm_record_update(crm_ctx *ctx, const char *type, int64_t id, json_t *patch,
     for (int i = 0; i < n; i++)
         if (json_object_get(patch, t->fields[i]->name))
             json_array_append_new(changed, json_string(t->fields[i]->name));
-    crm_event ev = {.topic = topic, .type = t->name, .id = id, .record = values, .old = old,
-                    .changed = changed, .user_id = crm_principal_user(ctx->who), .via = ctx->via};
+    crm_event ev = {.topic = topic,
+                    .type = t->name,
+                    .id = id,
+                    .record = values,
+                    .old = old,
+                    .changed = changed,
+                    .user_id = crm_principal_user(ctx->who),
+                    .via = ctx->via};
     if ((rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_BEFORE))) goto done;
     json_array_clear(changed);
     for (int i = 0; i < n; i++) {
@@ -646,7 +703,8 @@ int crm_record_update(crm_ctx *ctx, const char *type, int64_t id, json_t *patch,
     crm_buf_puts(&sql, " SET updated_at = ?, version = version + 1, owner = ?, team = ?");
     size_t i;
     json_t *name;
-    json_array_foreach(changed, i, name) {
+    json_array_foreach(changed, i, name)
+    {
         crm_buf_puts(&sql, ", ");
         crm_buf_put_ident(&sql, json_string_value(name));
         crm_buf_puts(&sql, " = ?");
@@ -667,19 +725,22 @@ int crm_record_update(crm_ctx *ctx, const char *type, int64_t id, json_t *patch,
     if (searchable_changed && (rc = fts_sync(ctx, t, id, stored, true, true))) goto done;
 
     changes = json_object();
-    json_array_foreach(changed, i, name) {
+    json_array_foreach(changed, i, name)
+    {
         const char *fn = json_string_value(name);
-        json_object_set_new(changes, fn,
-                            json_pack("[O,o]", json_object_get(old, fn),
-                                      crm_field_stored_to_api(crm_type_field(t, fn),
-                                                              json_object_get(stored, fn))));
+        json_object_set_new(
+            changes, fn,
+            json_pack("[O,o]", json_object_get(old, fn),
+                      crm_field_stored_to_api(crm_type_field(t, fn), json_object_get(stored, fn))));
     }
     if (new_owner != owner)
-        json_object_set_new(changes, "owner", json_pack("[O,o]", json_object_get(old, "owner"),
-                                                        new_owner ? json_integer(new_owner) : json_null()));
+        json_object_set_new(changes, "owner",
+                            json_pack("[O,o]", json_object_get(old, "owner"),
+                                      new_owner ? json_integer(new_owner) : json_null()));
     if (new_team != team)
-        json_object_set_new(changes, "team", json_pack("[O,o]", json_object_get(old, "team"),
-                                                       new_team ? json_integer(new_team) : json_null()));
+        json_object_set_new(changes, "team",
+                            json_pack("[O,o]", json_object_get(old, "team"),
+                                      new_team ? json_integer(new_team) : json_null()));
     if ((rc = write_history(ctx, t, id, "update", changes, at))) goto done;
     if ((rc = finish_write(ctx, t, id, "updated", false, old, changed, &row))) goto done;
     if ((rc = crm_tx_commit(conn))) {
@@ -690,7 +751,8 @@ int crm_record_update(crm_ctx *ctx, const char *type, int64_t id, json_t *patch,
     if (out) *out = crm_record_redact(ctx, t, row);
 done:
     if (in_tx) {
-        if (rc) crm_tx_rollback(conn);
+        if (rc)
+            crm_tx_rollback(conn);
         else if ((rc = crm_tx_commit(conn)) && out) {
             json_decref(*out);
             *out = NULL;
@@ -722,8 +784,13 @@ static int set_deleted(crm_ctx *ctx, const char *type, int64_t id, int64_t expec
     if ((rc = crm_tx_begin(conn))) return rc;
     if ((rc = load_for_write(ctx, t, id, restore, CRM_ACT_DELETE, expect_version, &old))) goto done;
     snprintf(topic, sizeof topic, "%s.%s", t->name, restore ? "restored" : "deleted");
-    crm_event ev = {.topic = topic, .type = t->name, .id = id, .record = old, .old = old,
-                    .user_id = crm_principal_user(ctx->who), .via = ctx->via};
+    crm_event ev = {.topic = topic,
+                    .type = t->name,
+                    .id = id,
+                    .record = old,
+                    .old = old,
+                    .user_id = crm_principal_user(ctx->who),
+                    .via = ctx->via};
     if ((rc = crm_bus_dispatch(ctx, &ev, CRM_PHASE_BEFORE))) goto done;
     crm_time_format(crm_now(), at);
     crm_buf_puts(&sql, "UPDATE ");
@@ -756,11 +823,12 @@ static int set_deleted(crm_ctx *ctx, const char *type, int64_t id, int64_t expec
         }
         if ((rc = fts_sync(ctx, t, id, stored, true, restore))) goto done;
     }
-    changes = json_pack("{s:[O,s]}", "deleted_at", json_object_get(old, "deleted_at"),
-                        restore ? "" : at);
+    changes =
+        json_pack("{s:[O,s]}", "deleted_at", json_object_get(old, "deleted_at"), restore ? "" : at);
     if (restore) json_array_set_new(json_object_get(changes, "deleted_at"), 1, json_null());
     if ((rc = write_history(ctx, t, id, restore ? "restore" : "delete", changes, at))) goto done;
-    if ((rc = finish_write(ctx, t, id, restore ? "restored" : "deleted", !restore, old, NULL, &row)))
+    if ((rc =
+             finish_write(ctx, t, id, restore ? "restored" : "deleted", !restore, old, NULL, &row)))
         goto done;
     rc = crm_tx_commit(conn);
     if (!rc && out) *out = crm_record_redact(ctx, t, row);
@@ -814,7 +882,8 @@ int crm_record_history(crm_ctx *ctx, const char *type, int64_t id, json_t **out)
         json_t *visible = json_object();
         const char *key;
         json_t *v;
-        json_object_foreach(changes, key, v) {
+        json_object_foreach(changes, key, v)
+        {
             const crm_field *f = crm_type_field(t, key);
             if (f ? crm_principal_field_access(ctx->who, t, f) == CRM_ACCESS_HIDDEN
                   : !crm_is_system_field(key))
@@ -822,11 +891,12 @@ int crm_record_history(crm_ctx *ctx, const char *type, int64_t id, json_t **out)
             json_object_set(visible, key, v);
         }
         json_decref(changes);
-        json_array_append_new(
-            list, json_pack("{s:I,s:s,s:o,s:o,s:s,s:o}", "id", (json_int_t)crm_stmt_column_int(st, 0),
-                            "at", crm_stmt_column_text(st, 1), "user", int_or_null(st, 2), "via",
-                            text_or_null(st, 3), "action", crm_stmt_column_text(st, 4), "changes",
-                            visible));
+        json_array_append_new(list,
+                              json_pack("{s:I,s:s,s:o,s:o,s:s,s:o}", "id",
+                                        (json_int_t)crm_stmt_column_int(st, 0), "at",
+                                        crm_stmt_column_text(st, 1), "user", int_or_null(st, 2),
+                                        "via", text_or_null(st, 3), "action",
+                                        crm_stmt_column_text(st, 4), "changes", visible));
     }
     crm_stmt_done(st);
     if (rc < 0) {

@@ -121,6 +121,11 @@ void crm_record__select_cols(crm_buf *sql, const crm_type *t, int n);
  */
 json_t *crm_record__row(crm_ctx *ctx, const crm_type *t, int n, crm_stmt *st, bool redact,
                         char *const *fields, int nfields);
+/*
+ * Whether a live (not deleted) record `id` of `type` exists, with no
+ * permission check: CRM_OK, or CRM_ENOTFOUND "no <what> with id N".
+ */
+int crm_record__exists(crm_conn *conn, const char *type, int64_t id, const char *what);
 /* The type, or CRM_EINVALID "unknown type". */
 int crm_record__type(crm_ctx *ctx, const char *name, const crm_type **out);
 
