@@ -5,6 +5,7 @@
 #include "kernel.h"
 
 #include "bus.h"
+#include "group.h"
 #include "perm.h"
 #include "sched.h"
 
@@ -35,7 +36,8 @@ int crm_kernel_open(crm_kernel **out, const crm_kernel_opts *opts)
     free(path);
     if (rc) goto fail;
     if ((rc = crm_schema_open(&k->schema, k->store)) || (rc = crm_perm_open(&k->perm, k)) ||
-        (rc = crm_bus_open(&k->bus, k)) || (rc = crm_sched_open(&k->sched, k)))
+        (rc = crm_bus_open(&k->bus, k)) || (rc = crm_sched_open(&k->sched, k)) ||
+        (rc = crm_group_open(&k->group, k->store, 0)))
         goto fail;
     *out = k;
     return CRM_OK;
@@ -47,6 +49,7 @@ fail:
 void crm_kernel_close(crm_kernel *k)
 {
     if (!k) return;
+    crm_group_close(k->group); /* finishes queued writes first */
     if (k->sched) {
         crm_sched_stop(k->sched);
         crm_sched_close(k->sched);

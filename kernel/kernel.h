@@ -12,6 +12,7 @@ typedef struct crm_perm crm_perm;
 typedef struct crm_bus crm_bus;
 typedef struct crm_sched crm_sched;
 typedef struct crm_principal crm_principal;
+typedef struct crm_group crm_group;
 
 typedef struct crm_kernel {
     char *data_dir;
@@ -20,6 +21,7 @@ typedef struct crm_kernel {
     crm_perm *perm;
     crm_bus *bus;
     crm_sched *sched;
+    crm_group *group; /* group commit for concurrent writers (group.h) */
 } crm_kernel;
 
 typedef struct crm_kernel_opts {
