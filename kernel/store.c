@@ -200,7 +200,9 @@ static int conn_setup(crm_conn *c)
     if (rc == SQLITE_OK)
         rc = exec_raw(db, "PRAGMA foreign_keys=ON;"
                           "PRAGMA trusted_schema=OFF;"
-                          "PRAGMA journal_size_limit=67108864;");
+                          "PRAGMA journal_size_limit=67108864;"
+                          /* savepoint (statement) journals in memory, not temp files */
+                          "PRAGMA temp_store=MEMORY;");
     if (rc != SQLITE_OK) {
         rc = map_error(db, rc, "setting pragmas");
         goto done;
@@ -818,6 +820,14 @@ void crm_tx_on_commit(crm_conn *conn, void (*fn)(void *), void *arg)
         fn(arg);
         return;
     }
+    /*
+     * Once per transaction is enough: the bus registers its wake-up for every
+     * event, and a 100,000-row import would otherwise carry (and walk at each
+     * savepoint release) 100,000 copies. An entry at this depth or shallower
+     * runs at commit unless its own level rolls back, which undoes this one too.
+     */
+    for (size_t i = 0; i < conn->ncallbacks; i++)
+        if (conn->callbacks[i].fn == fn && conn->callbacks[i].arg == arg) return;
     if (conn->ncallbacks == conn->capcallbacks) {
         conn->capcallbacks = conn->capcallbacks ? conn->capcallbacks * 2 : 8;
         conn->callbacks =

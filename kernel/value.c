@@ -192,6 +192,7 @@ int crm_field_to_db(const crm_field *f, json_t *value, json_t **stored)
     }
     case CRM_FIELD_ENUM:
         s = json_string_value(value);
+        if (s && strlen(s) != json_string_length(value)) s = NULL; /* "won\0x" is not "won" */
         if (s)
             for (char **v = f->enum_values; *v; v++)
                 if (strcmp(*v, s) == 0) {

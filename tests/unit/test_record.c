@@ -118,6 +118,12 @@ static void bad_values_refused_naming_the_field(void)
         CHECK(out == NULL);
         json_decref(in);
     }
+    /* an enum value with an embedded NUL is not the value before the NUL */
+    json_t *nul = kfix_json("{\"name\":\"x\"}");
+    json_object_set_new(nul, "stage", json_stringn("won\0evil", 8));
+    CHECK_INT(crm_record_create(&sys, "test.contact", nul, NULL), CRM_EINVALID);
+    CHECK_STR(crm_error_last()->field, "stage");
+    json_decref(nul);
     /* invalid UTF-8 inside a string (made without Jansson's check) */
     json_t *in = json_object();
     json_object_set_new(in, "name", json_stringn_nocheck("ab\xff\xfe", 4));
