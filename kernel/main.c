@@ -13,7 +13,8 @@
 static void print_main_help(void)
 {
     printf("usage: crm [--data DIR] [--sync MODE] COMMAND [ARGS]\n\n"
-           "The crm command line: set up a data directory, manage users and API tokens.\n\n"
+           "The crm command line: set up a data directory, manage users and API tokens,\n"
+           "serve the HTTP API, import and export records.\n\n"
            "Commands:\n");
     crm_cli_print_commands(stdout, NULL);
     printf("\n%s\nRun \"crm COMMAND --help\" for a command's arguments and options.\n",

@@ -118,7 +118,9 @@ json_t *crm_record__row(crm_ctx *ctx, const crm_type *t, int n, crm_stmt *st, bo
     for (int i = 0; i < n; i++) {
         const crm_field *f = t->fields[i];
         if (!wanted(f->name, fields, nfields)) continue;
-        if (redact && crm_principal_field_access(ctx->who, t, f) == CRM_ACCESS_HIDDEN) continue;
+        if (redact && !crm_principal_is_admin(ctx->who) &&
+            crm_principal_field_access(ctx->who, t, f) == CRM_ACCESS_HIDDEN)
+            continue;
         json_object_set_new(r, f->name, crm_field_from_db(f, st, CRM_SYSTEM_COLUMNS + i));
     }
     return r;
@@ -126,15 +128,18 @@ json_t *crm_record__row(crm_ctx *ctx, const crm_type *t, int n, crm_stmt *st, bo
 
 json_t *crm_record_redact(crm_ctx *ctx, const crm_type *type, json_t *record)
 {
-    json_t *r = json_object();
-    const char *key;
-    json_t *v;
-    json_object_foreach(record, key, v)
-    {
-        const crm_field *f = crm_type_field(type, key);
-        if (f && crm_principal_field_access(ctx->who, type, f) == CRM_ACCESS_HIDDEN) continue;
-        if (!f && !crm_is_system_field(key)) continue;
-        json_object_set(r, key, v);
+    /* Walk the schema by position (no lookup by name per key); system fields first. */
+    json_t *r = json_object(), *v;
+    for (int i = 0; crm_system_fields[i]; i++)
+        if ((v = json_object_get(record, crm_system_fields[i])))
+            json_object_set(r, crm_system_fields[i], v);
+    int n = crm_type_nfields(type);
+    bool admin = crm_principal_is_admin(ctx->who);
+    for (int i = 0; i < n; i++) {
+        const crm_field *f = type->fields[i];
+        if (!(v = json_object_get(record, f->name))) continue;
+        if (!admin && crm_principal_field_access(ctx->who, type, f) == CRM_ACCESS_HIDDEN) continue;
+        json_object_set(r, f->name, v);
     }
     return r;
 }
@@ -143,7 +148,8 @@ json_t *crm_record_redact(crm_ctx *ctx, const crm_type *type, json_t *record)
  * Read one row (system view) with `deleted` selecting live or deleted rows.
  * *out NULL when there is none.
  */
-static int load_row(crm_ctx *ctx, const crm_type *t, int64_t id, bool deleted, json_t **out)
+static int load_row_as(crm_ctx *ctx, const crm_type *t, int64_t id, bool deleted, bool redact,
+                       json_t **out)
 {
     int rc, n = crm_type_nfields(t);
     crm_stmt *st;
@@ -160,9 +166,14 @@ static int load_row(crm_ctx *ctx, const crm_type *t, int64_t id, bool deleted, j
     if (rc) return rc;
     crm_stmt_bind_int(st, 1, id);
     rc = crm_stmt_step(st);
-    if (rc == 1) *out = crm_record__row(ctx, t, n, st, false, NULL, 0);
+    if (rc == 1) *out = crm_record__row(ctx, t, n, st, redact, NULL, 0);
     crm_stmt_done(st);
     return rc < 0 ? rc : CRM_OK;
+}
+
+static int load_row(crm_ctx *ctx, const crm_type *t, int64_t id, bool deleted, json_t **out)
+{
+    return load_row_as(ctx, t, id, deleted, false, out);
 }
 
 static int64_t json_int_field(json_t *r, const char *key)
@@ -182,14 +193,14 @@ int crm_record_get(crm_ctx *ctx, const char *type, int64_t id, bool deleted, jso
     int rc;
     *out = NULL;
     if ((rc = crm_record__type(ctx, type, &t))) return rc;
-    if ((rc = load_row(ctx, t, id, deleted, &row))) return rc;
+    /* Redacted as it is read: owner and team (system fields) stay for the scope check. */
+    if ((rc = load_row_as(ctx, t, id, deleted, true, &row))) return rc;
     if (!row || !crm_perm_in_scope(ctx->who, t, CRM_ACT_READ, json_int_field(row, "owner"),
                                    json_int_field(row, "team"))) {
         json_decref(row);
         return not_found(t, id);
     }
-    *out = crm_record_redact(ctx, t, row);
-    json_decref(row);
+    *out = row;
     return CRM_OK;
 }
 

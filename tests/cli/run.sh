@@ -37,11 +37,12 @@ check() { # name: runs the function of that name
 help_lists_commands() {
   run --help; expect_rc 0 || return 1
   for c in init "user add" "user list" "user disable" "user enable" "user passwd" \
-           "token create" "token list" "token revoke" backup version --data --sync; do
+           "token create" "token list" "token revoke" backup version serve import export \
+           --data --sync; do
     expect_out "$c" || return 1
   done
   # commands that do not exist yet are not advertised
-  for c in serve plugin rules import export demo; do
+  for c in plugin rules demo; do
     ! grep -qE "^  $c " "$OUT" || fail "lists $c" || return 1
   done
 }
