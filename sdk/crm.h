@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include <jansson.h> /* JSON values cross the plugin boundary as Jansson's json_t */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -85,6 +87,25 @@ enum crm_field_flag {
     CRM_FIELD_SEARCHABLE = 1 << 3, /* indexed in the type's full-text index */
     CRM_FIELD_READONLY = 1 << 4,   /* set on create (or by the system), never by update */
 };
+
+/* ---- Contexts and callbacks ---- */
+
+/*
+ * The context of one call into the platform: who is acting (their permissions
+ * apply), on whose behalf history records the change, and how deep in a
+ * cascade of handlers it runs. Opaque to plugins; handed to every callback and
+ * passed back to the host API.
+ */
+typedef struct crm_ctx crm_ctx;
+
+/*
+ * A function callable from Lua rules as crm.<plugin>.<name>(args...). `args`
+ * is a JSON array of the Lua arguments (borrowed); on success set *result to a
+ * new reference (or leave it NULL for nil) and return CRM_OK; on failure return
+ * an error set with the host's error API: the rule sees a Lua error with that
+ * message.
+ */
+typedef int (*crm_lua_fn)(crm_ctx *ctx, json_t *args, json_t **result, void *udata);
 
 #ifdef __cplusplus
 }
