@@ -14,6 +14,7 @@ typedef struct job {
     bool done;
     char *message; /* the error carried back to the caller's thread */
     char *field;
+    char *name;
     struct job *next;
 } job;
 
@@ -50,7 +51,9 @@ static void keep_error(job *j, int rc)
     free(j->field);
     j->message = crm_strdup(e->code == rc && e->message && *e->message ? e->message
                                                                        : crm_error_name(rc));
+    free(j->name);
     j->field = e->code == rc && e->field ? crm_strdup(e->field) : NULL;
+    j->name = e->code == rc && e->name ? crm_strdup(e->name) : NULL;
 }
 
 /* Errors after which the outer transaction cannot be trusted to still be open. */
@@ -148,9 +151,10 @@ int crm_group_run(crm_group *g, int (*fn)(void *arg), void *arg)
     pthread_cond_signal(&g->work);
     while (!j.done) pthread_cond_wait(&g->done, &g->lock);
     pthread_mutex_unlock(&g->lock);
-    if (j.rc) crm_error_set(j.rc, j.field, "%s", j.message);
+    if (j.rc) crm_error_set_named(j.rc, j.name, j.field, "%s", j.message);
     free(j.message);
     free(j.field);
+    free(j.name);
     return j.rc;
 }
 

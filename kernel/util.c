@@ -18,8 +18,9 @@
  */
 static _Thread_local char err_message[1024];
 static _Thread_local char err_field[128];
+static _Thread_local char err_name[64];
 /* message is NULL until first use: a thread-local's address is not a constant. */
-static _Thread_local crm_error err_last = {CRM_OK, NULL, NULL};
+static _Thread_local crm_error err_last = {CRM_OK, NULL, NULL, NULL};
 
 int crm_error_set(int code, const char *field, const char *fmt, ...)
 {
@@ -43,6 +44,22 @@ int crm_error_set(int code, const char *field, const char *fmt, ...)
     } else {
         err_last.field = NULL;
     }
+    err_last.name = NULL;
+    return code;
+}
+
+int crm_error_set_named(int code, const char *name, const char *field, const char *fmt, ...)
+{
+    char message[sizeof err_message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    crm_error_set(code, field, "%s", message);
+    if (name) {
+        snprintf(err_name, sizeof err_name, "%s", name);
+        err_last.name = err_name;
+    }
     return code;
 }
 
@@ -52,6 +69,7 @@ void crm_error_clear(void)
     err_message[0] = '\0';
     err_last.message = err_message;
     err_last.field = NULL;
+    err_last.name = NULL;
 }
 
 const crm_error *crm_error_last(void)

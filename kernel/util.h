@@ -23,6 +23,12 @@
  * `field` may be NULL. Never call this while propagating a callee's error.
  */
 int crm_error_set(int code, const char *field, const char *fmt, ...) CRM_PRINTF(3, 4);
+/*
+ * The same with a specific API error code that the HTTP layer answers instead
+ * of the code's generic name: crm_error_set_named(CRM_ELIMIT, "rule_timeout", ...).
+ */
+int crm_error_set_named(int code, const char *name, const char *field, const char *fmt, ...)
+    CRM_PRINTF(4, 5);
 /* Clear this thread's error (code CRM_OK, empty message). */
 void crm_error_clear(void);
 /* A short stable name for a code ("invalid", "not_found", ...), used as the API error code. */

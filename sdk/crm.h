@@ -51,6 +51,8 @@ typedef struct crm_error {
     int code;            /* one of enum crm_error_code */
     const char *message; /* human readable; names the thing and, when known, the fix */
     const char *field;   /* the field at fault, or NULL */
+    const char *name;    /* a specific API error code ("rule_timeout"), or NULL for the
+                            code's generic name ("invalid", "not_found", ...) */
 } crm_error;
 
 /*
