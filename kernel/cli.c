@@ -18,6 +18,8 @@
 /* Every command table; a new file of commands adds one line here. */
 static const cli_command *const tables[] = {
     crm_cli_core_commands,
+    crm_cli_serve_commands,
+    crm_cli_io_commands,
 };
 
 const cli_command *crm_cli_command(const char *name)

@@ -80,5 +80,7 @@ void crm_cli_password_free(char *password);
 
 /* The command tables, each ending with a row whose name is NULL. */
 extern const cli_command crm_cli_core_commands[];
+extern const cli_command crm_cli_serve_commands[];
+extern const cli_command crm_cli_io_commands[];
 
 #endif

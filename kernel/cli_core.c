@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "perm.h"
 #include "record.h"
+#include "session.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -251,7 +252,10 @@ static int cmd_user_passwd(cli *c, int argc, char **argv)
     if ((rc = crm_cli_open(c, false)) != CLI_OK) return rc;
     if (crm_user_find(c->k, pos[0], &id) < 0) return crm_cli_fail();
     if ((rc = crm_cli_read_password("CRM_PASSWORD", &password)) != CLI_OK) return rc;
-    rc = crm_user_set_password(c->k, id, password) < 0 ? crm_cli_fail() : CLI_OK;
+    /* A new password ends every session of the user (SECURITY S5). */
+    rc = crm_user_set_password(c->k, id, password) < 0 || crm_session_revoke_user(c->k, id, 0) < 0
+             ? crm_cli_fail()
+             : CLI_OK;
     if (rc == CLI_OK) printf("password of \"%s\" changed\n", pos[0]);
     crm_cli_password_free(password);
     return rc;

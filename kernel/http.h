@@ -127,4 +127,23 @@ int crm_req_reply_stream(crm_req *req, int status, const char *content_type,
 /* Add a response header (before replying). */
 void crm_req_set_header(crm_req *req, const char *name, const char *value);
 
+/* ---- Appended after v1 of this contract ---- */
+
+/* The authenticated user's id; 0 on public routes. */
+int64_t crm_req_user(crm_req *req);
+/* This request's id, also sent as the X-Request-Id header and in the access log. */
+const char *crm_req_id(crm_req *req);
+/* Whether the client reached us over HTTPS (X-Forwarded-Proto: https from a TLS proxy). */
+bool crm_req_https(crm_req *req);
+/*
+ * Reply with the JSON error shape and a code of the caller's choosing
+ * ("throttled", "csrf", ...) instead of crm_error_name(); `field` may be NULL.
+ * Returns CRM_OK: the reply is set, so a handler can `return crm_req_reply_error(...)`.
+ */
+int crm_req_reply_error(crm_req *req, int status, const char *code, const char *field,
+                        const char *fmt, ...) CRM_PRINTF(5, 6);
+
+/* libmicrohttpd's version string, for the start-up log. */
+const char *crm_http_library_version(void);
+
 #endif

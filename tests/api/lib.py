@@ -256,3 +256,22 @@ def run(module_globals, suite):
         srv.close()
     print("%s: %d passed, %d failed" % (suite, passed, failed), flush=True)
     sys.exit(1 if failed else 0)
+
+
+# ---- sessions (added with test_auth.py; append-only) ----
+
+def session_cookie(r):
+    """The "name=value" of the session cookie set by response `r`, or None."""
+    for k, v in r.raw_headers:
+        if k.lower() == "set-cookie" and v.split("=", 1)[0] in ("crm_sid", "__Host-crm_sid"):
+            return v.split(";", 1)[0]
+    return None
+
+
+def _login_response(self, username="admin", password=ADMIN_PASSWORD, headers=None):
+    """POST /auth/login and return the whole Response (token, cookie, CSRF token)."""
+    return self.post("/api/v1/auth/login", {"username": username, "password": password},
+                     token="", headers=headers)
+
+
+Server.login_response = _login_response

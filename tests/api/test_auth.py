@@ -1,0 +1,341 @@
+"""
+test_auth.py — login, sessions, cookies and CSRF, API tokens, throttling, and
+the users administration endpoints (kernel/api_auth.c, kernel/session.c).
+"""
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import eq, error, ok, status  # noqa: E402
+
+ME = "/api/v1/auth/me"
+LOGIN = "/api/v1/auth/login"
+LOGOUT = "/api/v1/auth/logout"
+USERS = "/api/v1/users"
+
+
+def db(srv):
+    return sqlite3.connect(os.path.join(srv.data, "crm.db"))
+
+
+def cookie_attrs(r):
+    for k, v in r.raw_headers:
+        if k.lower() == "set-cookie":
+            parts = [p.strip() for p in v.split(";")]
+            return parts[0], {p.split("=")[0].lower(): (p.split("=", 1) + [""])[1]
+                              for p in parts[1:]}
+    return None, {}
+
+
+def test_login_answers_token_user_and_cookie(srv):
+    r = status(srv.login_response(), 200)
+    j = r.json
+    ok(j["token"].startswith("crms_"), "bearer form of the session")
+    eq(j["user"]["username"], "admin", "user")
+    eq(j["user"]["is_admin"], True, "is_admin")
+    ok(set(j["user"]) >= {"id", "username", "display_name", "is_admin"}, "user fields")
+    eq(j["csrf_header"], "X-CSRF-Token", "csrf header name")
+    ok(len(j["csrf_token"]) >= 32, "csrf token")
+    first, attrs = cookie_attrs(r)
+    name, value = first.split("=", 1)
+    eq(name, "crm_sid", "cookie name over plain http")
+    ok(len(value) >= 43, "cookie carries >= 32 random bytes")
+    ok("httponly" in attrs, "HttpOnly")
+    eq(attrs.get("samesite"), "Strict", "SameSite")
+    eq(attrs.get("path"), "/", "Path")
+    ok("domain" not in attrs, "no Domain")
+    ok("secure" not in attrs, "no Secure on plain http (cookies must work on 127.0.0.1)")
+    eq(j["token"][5:], value, "token and cookie name the same session")
+    status(srv.get(ME, token=j["token"]), 200, "token works")
+
+
+def test_cookie_over_https_proxy_is_host_prefixed_and_secure(srv):
+    r = status(srv.login_response(headers={"X-Forwarded-Proto": "https"}), 200)
+    first, attrs = cookie_attrs(r)
+    ok(first.startswith("__Host-crm_sid="), "__Host- prefix: %s" % first[:20])
+    ok("secure" in attrs, "Secure")
+    ok("domain" not in attrs, "no Domain")
+    ok(r.header("Strict-Transport-Security"), "HSTS over https")
+    r2 = status(srv.get(ME, token="", headers={"Cookie": first}), 200, "__Host- cookie accepted")
+
+
+def test_wrong_password_and_unknown_user_look_the_same(srv):
+    t_wrong, t_unknown = [], []
+    for _ in range(2):
+        t0 = time.time()
+        a = error(srv.post(LOGIN, {"username": "admin", "password": "not-the-password"}, token=""),
+                  401, "invalid_credentials")
+        t_wrong.append(time.time() - t0)
+        t0 = time.time()
+        b = error(srv.post(LOGIN, {"username": "nobody", "password": "not-the-password"},
+                           token=""), 401, "invalid_credentials")
+        t_unknown.append(time.time() - t0)
+        eq(a.json, b.json, "same answer")
+        eq(a.json["error"]["message"], "invalid username or password", "message")
+    ok(min(t_unknown) > 0.4 * min(t_wrong),
+       "unknown user costs the hashing too (%.3f vs %.3f s)" % (min(t_unknown), min(t_wrong)))
+
+
+def test_disabled_user_is_refused(srv):
+    srv.user("carol", password="carol-password-1")
+    srv.cli("user", "disable", "carol")
+    r = error(srv.login_response("carol", "carol-password-1"), 403, "user_disabled")
+    eq(r.json["error"]["message"], "user disabled", "message")
+    # A wrong password says nothing about the account's state.
+    error(srv.login_response("carol", "wrong-password-1"), 401, "invalid_credentials")
+
+
+def test_throttling_after_repeated_failures(srv):
+    srv.user("dave", password="dave-password-1")
+    for i in range(5):
+        error(srv.login_response("dave", "wrong-password-%d" % i), 401, "invalid_credentials")
+    r = error(srv.login_response("dave", "dave-password-1"), 429, "throttled")
+    ok(int(r.header("Retry-After")) >= 1, "Retry-After: %r" % r.header("Retry-After"))
+    # Other accounts from the same address are not locked out by one account's failures.
+    status(srv.login_response(), 200, "admin still logs in")
+
+
+def test_throttling_per_address(srv):
+    for i in range(20):
+        error(srv.login_response("ghost%d" % i, "wrong-password"), 401, "invalid_credentials")
+    r = error(srv.login_response(), 429, "throttled")
+    ok(r.header("Retry-After"), "Retry-After")
+
+
+def test_logout_ends_the_session_for_token_and_cookie(srv):
+    r = srv.login_response()
+    token, cookie = r.json["token"], lib.session_cookie(r)
+    status(srv.get(ME, token=token), 200)
+    status(srv.get(ME, token="", headers={"Cookie": cookie}), 200)
+    out = status(srv.post(LOGOUT, token=token), 204)
+    _, attrs = cookie_attrs(out)
+    eq(attrs.get("max-age"), "0", "cookie cleared")
+    error(srv.get(ME, token=token), 401, "unauthenticated")
+    error(srv.get(ME, token="", headers={"Cookie": cookie}), 401, "unauthenticated")
+    # Logout by cookie (with its CSRF header).
+    r = srv.login_response()
+    cookie = lib.session_cookie(r)
+    status(srv.post(LOGOUT, token="", headers={"Cookie": cookie,
+                                               "X-CSRF-Token": r.json["csrf_token"]}), 204)
+    error(srv.get(ME, token="", headers={"Cookie": cookie}), 401)
+    # An API token cannot "log out".
+    tok = srv.cli("token", "create", "admin").stdout.strip()
+    error(srv.post(LOGOUT, token=tok), 400)
+
+
+def test_cookie_writes_need_csrf_header_and_same_origin(srv):
+    r = srv.login_response()
+    cookie, csrf = lib.session_cookie(r), r.json["csrf_token"]
+    uid = r.json["user"]["id"]
+    path = "%s/%d" % (USERS, uid)
+    h = {"Cookie": cookie}
+    status(srv.get(ME, token="", headers=h), 200, "cookie GET")
+    me = srv.get(ME, token="", headers=h)
+    eq(me.header("X-CSRF-Token"), csrf, "me hands the CSRF token back")
+    error(srv.patch(path, {"display_name": "A"}, token="", headers=h), 403, "csrf")
+    error(srv.patch(path, {"display_name": "A"}, token="",
+                    headers=dict(h, **{"X-CSRF-Token": "x" * 43})), 403, "csrf")
+    good = dict(h, **{"X-CSRF-Token": csrf})
+    r = status(srv.patch(path, {"display_name": "Admin A"}, token="", headers=good), 200)
+    eq(r.json["display_name"], "Admin A", "written")
+    error(srv.patch(path, {"display_name": "B"}, token="",
+                    headers=dict(good, Origin="http://evil.example")), 403, "csrf")
+    error(srv.patch(path, {"display_name": "B"}, token="",
+                    headers=dict(good, **{"Sec-Fetch-Site": "cross-site"})), 403, "csrf")
+    status(srv.patch(path, {"display_name": "Admin C"}, token="",
+                     headers=dict(good, Origin="http://127.0.0.1:%d" % srv.port)), 200,
+           "own origin")
+    # Another session's CSRF token does not fit this cookie.
+    other = srv.login_response().json["csrf_token"]
+    error(srv.patch(path, {"display_name": "D"}, token="",
+                    headers=dict(h, **{"X-CSRF-Token": other})), 403, "csrf")
+    # Bearer requests need no CSRF header.
+    status(srv.patch(path, {"display_name": "E"}), 200, "bearer write")
+
+
+def test_login_from_another_site_is_refused(srv):
+    error(srv.login_response(headers={"Origin": "http://evil.example"}), 403, "csrf")
+    error(srv.login_response(headers={"Sec-Fetch-Site": "cross-site"}), 403, "csrf")
+    status(srv.login_response(headers={"Origin": "http://127.0.0.1:%d" % srv.port}), 200)
+
+
+def test_preset_cookie_is_not_adopted(srv):
+    planted = "A" * 43
+    error(srv.get(ME, token="", headers={"Cookie": "crm_sid=" + planted}), 401)
+    r = srv.post(LOGIN, {"username": "admin", "password": lib.ADMIN_PASSWORD}, token="",
+                 headers={"Cookie": "crm_sid=" + planted})
+    ok(lib.session_cookie(r) != "crm_sid=" + planted, "a new session id at login")
+    error(srv.get(ME, token="", headers={"Cookie": "crm_sid=" + planted}), 401)
+
+
+def test_api_token_works_and_revocation_ends_it(srv):
+    tok = srv.cli("token", "create", "admin", "--name", "ci").stdout.strip()
+    ok(tok.startswith("crm_"), "API token shape")
+    r = status(srv.get(ME, token=tok), 200)
+    eq(r.json["username"], "admin", "me via API token")
+    tokens = json.loads(srv.cli("token", "list", "--json").stdout)
+    tid = [t for t in tokens if t["name"] == "ci"][0]["id"]
+    srv.cli("token", "revoke", str(tid))
+    error(srv.get(ME, token=tok), 401, "unauthenticated")
+    error(srv.get(ME, token=tok[:-1] + ("A" if tok[-1] != "A" else "B")), 401)
+
+
+def test_sessions_are_stored_hashed(srv):
+    r = srv.login_response()
+    secret = r.json["token"][5:]
+    csrf = r.json["csrf_token"]
+    with db(srv) as c:
+        rows = c.execute("SELECT * FROM core_session").fetchall()
+        hashes = [row[0] for row in c.execute("SELECT hash FROM core_session")]
+    ok(rows, "sessions exist")
+    for row in rows:
+        for cell in row:
+            ok(secret not in str(cell) and csrf not in str(cell), "no secret in %r" % (row,))
+    ok(hashlib.sha256(secret.encode()).hexdigest() in hashes, "SHA-256 of the secret stored")
+
+
+def test_overlong_password_is_400_fast(srv):
+    t0 = time.time()
+    r = error(srv.login_response("admin", "x" * 1025), 400, field="password")
+    took = time.time() - t0
+    ok(took < 0.2, "answered in %.3f s" % took)
+    ok("1024" in r.json["error"]["message"], "names the limit")
+
+
+def test_password_change_ends_other_sessions(srv):
+    uid, _ = srv.user("erin", password="erin-password-1")
+    s1 = srv.login_response("erin", "erin-password-1").json["token"]
+    s2 = srv.login_response("erin", "erin-password-1").json["token"]
+    pw = "%s/%d/password" % (USERS, uid)
+    error(srv.post(pw, {"password": "erin-password-2"}, token=s1), 400, field="current_password")
+    error(srv.post(pw, {"password": "erin-password-2", "current_password": "wrong-one-1"},
+                   token=s1), 403, field="current_password")
+    status(srv.post(pw, {"password": "erin-password-2", "current_password": "erin-password-1"},
+                    token=s1), 204)
+    status(srv.get(ME, token=s1), 200, "the changing session lives on")
+    error(srv.get(ME, token=s2), 401, what="other session ended")
+    error(srv.login_response("erin", "erin-password-1"), 401, "invalid_credentials")
+    s3 = status(srv.login_response("erin", "erin-password-2"), 200).json["token"]
+    # An admin resetting it ends every session of the user.
+    status(srv.post(pw, {"password": "erin-password-3"}), 204)
+    error(srv.get(ME, token=s1), 401, what="admin reset ends s1")
+    error(srv.get(ME, token=s3), 401, what="admin reset ends s3")
+    # Someone else's password: admins only.
+    _, frank = srv.user("frank", password="frank-password-1")
+    error(srv.post(pw, {"password": "hijacked-pass-1"}, token=frank), 403)
+    error(srv.post(pw, {"password": "short"}), 400, field="password")
+
+
+def test_users_admin_endpoints(srv):
+    r = status(srv.post(USERS, {"username": "gina", "password": "gina-password-1",
+                                "display_name": "Gina", "email": "gina@example.com"}), 201)
+    gid = r.json["id"]
+    eq(r.json["username"], "gina", "username")
+    eq(r.json["email"], "gina@example.com", "email")
+    eq(r.json["is_admin"], False, "not admin")
+    error(srv.post(USERS, {"username": "gina", "password": "other-password-1"}), 409,
+          field="username")
+    error(srv.post(USERS, {"username": "Bad Name!", "password": "other-password-1"}), 400,
+          field="username")
+    error(srv.post(USERS, {"username": "hank", "password": "short"}), 400, field="password")
+    error(srv.post(USERS, {"username": "hank", "password": "hank-password-1", "role": "x"}), 400,
+          field="role")
+    # A bad e-mail creates nothing.
+    error(srv.post(USERS, {"username": "ivan", "password": "ivan-password-1",
+                           "email": "not-an-email"}), 400, field="email")
+    names = [u["username"] for u in status(srv.get(USERS), 200).json["data"]]
+    ok("gina" in names and "ivan" not in names, "list: %r" % names)
+    status(srv.get("%s/%d" % (USERS, gid)), 200)
+    error(srv.get("%s/999999" % USERS), 404)
+
+    r = status(srv.patch("%s/%d" % (USERS, gid), {"display_name": "Gina G", "is_admin": True}),
+               200)
+    eq((r.json["display_name"], r.json["is_admin"]), ("Gina G", True), "patched")
+    error(srv.patch("%s/%d" % (USERS, gid), {"username": "x"}), 400, field="username")
+    error(srv.patch("%s/%d" % (USERS, gid), {"email": "nope"}), 400, field="email")
+    error(srv.patch("%s/999999" % USERS, {"display_name": "x"}), 404)
+
+    # Disabling ends the user's sessions and refuses logins.
+    tok = srv.login("gina", "gina-password-1")
+    status(srv.patch("%s/%d" % (USERS, gid), {"disabled": True}), 200)
+    error(srv.get(ME, token=tok), 401)
+    error(srv.login_response("gina", "gina-password-1"), 403, "user_disabled")
+    status(srv.patch("%s/%d" % (USERS, gid), {"disabled": False}), 200)
+    status(srv.login_response("gina", "gina-password-1"), 200)
+
+    # The last administrator stays.
+    admin_id = srv.user_id("admin")
+    status(srv.patch("%s/%d" % (USERS, gid), {"is_admin": False}), 200)
+    error(srv.patch("%s/%d" % (USERS, admin_id), {"disabled": True}), 409)
+    error(srv.patch("%s/%d" % (USERS, admin_id), {"is_admin": False}), 409)
+
+    with db(srv) as c:
+        actions = [row[0] for row in c.execute(
+            "SELECT action FROM core_audit WHERE target = ?", ("core.user:%d" % gid,))]
+        details = " ".join(row[0] for row in c.execute("SELECT detail FROM core_audit"))
+    ok("user.create" in actions and "user.update" in actions, "audit rows: %r" % actions)
+    ok("gina-password-1" not in details, "no password in the audit")
+
+
+def test_demoted_admin_loses_admin_rights_within_a_second(srv):
+    uid, tok = srv.user("kim", password="kim-password-1", admin=True)
+    status(srv.get(USERS, token=tok), 200, "admin")
+    status(srv.patch("%s/%d" % (USERS, uid), {"is_admin": False}), 200)
+    time.sleep(1.2)
+    for _ in range(4):  # whichever pool thread answers
+        error(srv.get(USERS, token=tok), 403, "denied")
+
+
+def test_users_endpoints_need_an_admin(srv):
+    uid, tok = srv.user("jo", password="jo-password-1")
+    for method, path, body in (("GET", USERS, None), ("POST", USERS,
+                                                      {"username": "x", "password": "x" * 10}),
+                               ("GET", "%s/%d" % (USERS, uid), None),
+                               ("PATCH", "%s/%d" % (USERS, uid), {"is_admin": True})):
+        error(srv.request(method, path, body=body, token=tok), 403, "denied",
+              what="%s %s as non-admin" % (method, path))
+        error(srv.request(method, path, body=body, token=""), 401, "unauthenticated",
+              what="%s %s without auth" % (method, path))
+    r = status(srv.get(ME, token=tok), 200)
+    eq(r.json["is_admin"], False, "still not admin")
+
+
+def test_idle_and_absolute_session_timeouts():
+    t0 = 1_900_000_000
+    srv = lib.Server(env={"CRM_CLOCK": str(t0)}).start()
+    try:
+        tok = srv.login()
+        srv.stop()
+        srv.env["CRM_CLOCK"] = str(t0 + 3600)
+        srv.start()
+        status(srv.get(ME, token=tok), 200, "after 1 h")
+        srv.stop()
+        srv.env["CRM_CLOCK"] = str(t0 + 3600 + 8 * 3600 + 1)
+        srv.start()
+        error(srv.get(ME, token=tok), 401, what="after 8 h idle")
+        # Absolute: used every few hours, still over after 7 days.
+        tok = srv.login()
+        now = t0 + 3600 + 8 * 3600 + 1
+        for _ in range(25):
+            srv.stop()
+            now += 7 * 3600
+            srv.env["CRM_CLOCK"] = str(now)
+            srv.start()
+            r = srv.get(ME, token=tok)
+            if r.status == 401:
+                break
+        ok(r.status == 401, "session ended by the absolute timeout")
+        ok(now - (t0 + 9 * 3600 + 1) >= 7 * 86400 - 7 * 3600, "not before 7 days")
+    finally:
+        srv.close()
+
+
+if __name__ == "__main__":
+    timeouts = test_idle_and_absolute_session_timeouts
+    globals()["test_idle_and_absolute_session_timeouts"] = lambda srv: timeouts()
+    lib.run(globals(), "api_auth")
