@@ -1,0 +1,374 @@
+/*
+ * api_records.c — the REST API of types, custom fields, records, lists,
+ * history and search (DESIGN.md "HTTP API (v1)").
+ *
+ * Handlers are thin: they turn path, query and body into one call of the
+ * record / query / search layer with the caller's context and turn the result
+ * into JSON. Permissions are never decided here — the record layer enforces
+ * them for every caller — with one exception that is about the API's shape:
+ * which types a principal sees listed under /types.
+ *
+ * Status codes come from the kernel's error codes through crm_http_status();
+ * handlers only add what HTTP itself defines: 201 + Location, 204, ETag and
+ * If-Match.
+ */
+#include "api.h"
+#include "api_admin.h"
+
+#include "perm.h"
+#include "group.h"
+#include "record.h"
+#include "search.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Helpers ---- */
+
+/*
+ * The type named by the {type} path segment. A name that is no type is a
+ * missing resource (404), not bad input: the path names a collection.
+ */
+static int path_type(crm_req *req, const crm_type **out)
+{
+    const char *name = crm_req_param(req, "type");
+    *out = name ? crm_schema_type(crm_req_ctx(req)->k->schema, name) : NULL;
+    if (!*out)
+        return crm_error_set(CRM_ENOTFOUND, "type", "unknown type \"%s\"", name ? name : "");
+    return CRM_OK;
+}
+
+static bool type_readable(crm_ctx *ctx, const crm_type *t)
+{
+    return crm_principal_is_admin(ctx->who) ||
+           crm_principal_level(ctx->who, t, CRM_ACT_READ) != CRM_LEVEL_NONE;
+}
+
+/* A type's schema as the principal may see it: fields they cannot read left out. */
+static json_t *type_json(crm_ctx *ctx, const crm_type *t)
+{
+    json_t *o = crm_type_to_json(t);
+    if (crm_principal_is_admin(ctx->who)) return o;
+    json_t *fields = json_object_get(o, "fields"), *keep = json_array(), *spec;
+    size_t i;
+    json_array_foreach(fields, i, spec) {
+        const crm_field *f = crm_type_field(t, json_string_value(json_object_get(spec, "name")));
+        if (f && crm_principal_field_access(ctx->who, t, f) != CRM_ACCESS_HIDDEN)
+            json_array_append(keep, spec);
+    }
+    json_object_set_new(o, "fields", keep);
+    /* the title field may be hidden too: do not name it */
+    const char *tf = json_string_value(json_object_get(o, "title_field"));
+    const crm_field *f = tf ? crm_type_field(t, tf) : NULL;
+    if (f && crm_principal_field_access(ctx->who, t, f) == CRM_ACCESS_HIDDEN)
+        json_object_del(o, "title_field");
+    return o;
+}
+
+/* The JSON object body of a create / update; 400 when absent or not an object. */
+static int body_object(crm_req *req, json_t **out)
+{
+    *out = crm_req_json(req);
+    if (!json_is_object(*out))
+        return crm_error_set(CRM_EINVALID, NULL, "the request body must be a JSON object");
+    return CRM_OK;
+}
+
+/*
+ * If-Match: absent or "*" → 0 (unconditional); a version as 3, "3" or W/"3"
+ * → 3; anything else (lists, other entity tags) → 400.
+ */
+static int if_match(crm_req *req, int64_t *version)
+{
+    const char *h = crm_req_header(req, "If-Match");
+    char buf[32];
+    *version = 0;
+    if (!h) return CRM_OK;
+    while (*h == ' ' || *h == '\t') h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
+    if (n == 1 && h[0] == '*') return CRM_OK;
+    if (n > 2 && h[0] == 'W' && h[1] == '/') h += 2, n -= 2;
+    if (n >= 2 && h[0] == '"' && h[n - 1] == '"') h++, n -= 2;
+    if (n == 0 || n >= sizeof buf) goto bad;
+    memcpy(buf, h, n);
+    buf[n] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] < '0' || buf[i] > '9') goto bad;
+    if (!crm_parse_int64(buf, version) || *version < 1) goto bad;
+    return CRM_OK;
+bad:
+    *version = 0;
+    return crm_error_set(CRM_EINVALID, "If-Match",
+                         "If-Match must be a record version, e.g. \"3\" (from the ETag)");
+}
+
+/* Reply with a record, its version as the ETag. */
+static int reply_record(crm_req *req, int status, json_t *record)
+{
+    char etag[32];
+    snprintf(etag, sizeof etag, "\"%lld\"",
+             (long long)json_integer_value(json_object_get(record, "version")));
+    crm_req_set_header(req, "ETag", etag);
+    return crm_req_reply_json(req, status, record);
+}
+
+/* ---- Types ---- */
+
+static int get_types(crm_req *req, void *udata)
+{
+    crm_ctx *ctx = crm_req_ctx(req);
+    const crm_type **types = NULL;
+    int n, rc;
+    if ((rc = crm_schema_types(ctx->k->schema, &types, &n))) return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        if (type_readable(ctx, types[i])) json_array_append_new(data, type_json(ctx, types[i]));
+    free(types);
+    return crm_req_reply_json(req, 200, json_pack("{s:o}", "data", data));
+}
+
+static int get_type(crm_req *req, void *udata)
+{
+    crm_ctx *ctx = crm_req_ctx(req);
+    const crm_type *t;
+    int rc;
+    if ((rc = path_type(req, &t))) return rc;
+    if (!type_readable(ctx, t)) /* no oracle: as unknown */
+        return crm_error_set(CRM_ENOTFOUND, "type", "unknown type \"%s\"", t->name);
+    return crm_req_reply_json(req, 200, type_json(ctx, t));
+}
+
+/* POST /types/{type}/fields (admin): a custom field, live at once. */
+static int add_field(crm_req *req, void *udata)
+{
+    crm_ctx *ctx = crm_req_ctx(req);
+    const crm_type *t;
+    json_t *spec;
+    int rc;
+    if ((rc = path_type(req, &t)) || (rc = body_object(req, &spec))) return rc;
+    if ((rc = crm_schema_add_field(ctx->k->schema, t->name, spec, "custom"))) return rc;
+    /* The schema change committed in its own transaction (it is published
+       right after); the audit row follows it. */
+    if ((rc = crm_api__audit(ctx, "field.add", t->name, spec))) return rc;
+    char loc[CRM_NAME_MAX * 2 + 32];
+    snprintf(loc, sizeof loc, "/api/v1/types/%s", t->name);
+    crm_req_set_header(req, "Location", loc);
+    return crm_req_reply_json(req, 201, crm_type_to_json(t));
+}
+
+/* ---- Records ---- */
+
+typedef struct query_arg {
+    crm_query *q;
+    int rc;
+} query_arg;
+
+static int add_pair(void *arg, const char *key, const char *value)
+{
+    query_arg *a = arg;
+    a->rc = crm_query_add(a->q, key, value ? value : "");
+    return a->rc;
+}
+
+static int list_records(crm_req *req, void *udata)
+{
+    crm_ctx *ctx = crm_req_ctx(req);
+    const crm_type *t;
+    crm_query q;
+    json_t *out = NULL;
+    int rc;
+    if ((rc = path_type(req, &t))) return rc;
+    crm_query_init(&q);
+    query_arg a = {&q, CRM_OK};
+    crm_req_query_each(req, add_pair, &a);
+    rc = a.rc;
+    if (!rc) rc = crm_record_find(ctx, t->name, &q, &out);
+    crm_query_free(&q);
+    if (rc) return rc;
+    return crm_req_reply_json(req, 200, out);
+}
+
+/*
+ * Writes go through the kernel's group committer (group.h): concurrent
+ * requests share one COMMIT, so at synchronous=FULL one fsync acknowledges a
+ * batch. The request's thread waits; the write runs on the committer thread
+ * with the request's context.
+ */
+enum { WRITE_CREATE, WRITE_UPDATE, WRITE_DELETE, WRITE_RESTORE };
+
+typedef struct write_job {
+    crm_ctx *ctx;
+    int op;
+    const char *type;
+    int64_t id, version;
+    json_t *body, *out;
+} write_job;
+
+static int run_write(void *arg)
+{
+    write_job *w = arg;
+    switch (w->op) {
+    case WRITE_CREATE: return crm_record_create(w->ctx, w->type, w->body, &w->out);
+    case WRITE_UPDATE: return crm_record_update(w->ctx, w->type, w->id, w->body, w->version, &w->out);
+    case WRITE_DELETE: return crm_record_delete(w->ctx, w->type, w->id, w->version);
+    default: return crm_record_restore(w->ctx, w->type, w->id, &w->out);
+    }
+}
+
+static int write_grouped(write_job *w)
+{
+    int rc = crm_group_run(w->ctx->k->group, run_write, w);
+    if (rc) {
+        json_decref(w->out);
+        w->out = NULL;
+    }
+    return rc;
+}
+
+static int create_record(crm_req *req, void *udata)
+{
+    crm_ctx *ctx = crm_req_ctx(req);
+    const crm_type *t;
+    json_t *body, *out = NULL;
+    int rc;
+    if ((rc = path_type(req, &t)) || (rc = body_object(req, &body))) return rc;
+    write_job w = {.ctx = ctx, .op = WRITE_CREATE, .type = t->name, .body = body};
+    if ((rc = write_grouped(&w))) return rc;
+    out = w.out;
+    char loc[CRM_NAME_MAX * 2 + 48];
+    snprintf(loc, sizeof loc, "/api/v1/records/%s/%lld", t->name,
+             (long long)json_integer_value(json_object_get(out, "id")));
+    crm_req_set_header(req, "Location", loc);
+    return reply_record(req, 201, out);
+}
+
+/* The {type} and {id} of a record path. */
+static int record_path(crm_req *req, const crm_type **t, int64_t *id)
+{
+    int rc;
+    if ((rc = path_type(req, t))) return rc;
+    return crm_req_param_id(req, "id", id);
+}
+
+static int get_record(crm_req *req, void *udata)
+{
+    const crm_type *t;
+    int64_t id;
+    json_t *out = NULL;
+    int rc;
+    if ((rc = record_path(req, &t, &id))) return rc;
+    if ((rc = crm_record_get(crm_req_ctx(req), t->name, id, false, &out))) return rc;
+    return reply_record(req, 200, out);
+}
+
+static int patch_record(crm_req *req, void *udata)
+{
+    const crm_type *t;
+    int64_t id, version;
+    json_t *body, *out = NULL;
+    int rc;
+    if ((rc = record_path(req, &t, &id)) || (rc = if_match(req, &version)) ||
+        (rc = body_object(req, &body)))
+        return rc;
+    write_job w = {crm_req_ctx(req), WRITE_UPDATE, t->name, id, version, body, NULL};
+    if ((rc = write_grouped(&w))) return rc;
+    out = w.out;
+    return reply_record(req, 200, out);
+}
+
+static int delete_record(crm_req *req, void *udata)
+{
+    const crm_type *t;
+    int64_t id, version;
+    int rc;
+    if ((rc = record_path(req, &t, &id)) || (rc = if_match(req, &version))) return rc;
+    write_job w = {crm_req_ctx(req), WRITE_DELETE, t->name, id, version, NULL, NULL};
+    if ((rc = write_grouped(&w))) return rc;
+    return crm_req_reply_data(req, 204, "application/json", "", 0);
+}
+
+static int restore_record(crm_req *req, void *udata)
+{
+    const crm_type *t;
+    int64_t id;
+    json_t *out = NULL;
+    int rc;
+    if ((rc = record_path(req, &t, &id))) return rc;
+    write_job w = {crm_req_ctx(req), WRITE_RESTORE, t->name, id, 0, NULL, NULL};
+    if ((rc = write_grouped(&w))) return rc;
+    out = w.out;
+    return reply_record(req, 200, out);
+}
+
+static int record_history(crm_req *req, void *udata)
+{
+    const crm_type *t;
+    int64_t id;
+    json_t *out = NULL;
+    int rc;
+    if ((rc = record_path(req, &t, &id))) return rc;
+    if ((rc = crm_record_history(crm_req_ctx(req), t->name, id, &out))) return rc;
+    return crm_req_reply_json(req, 200, json_pack("{s:o}", "data", out));
+}
+
+/* ---- Search ---- */
+
+static int search(crm_req *req, void *udata)
+{
+    const char *q = crm_req_query(req, "q"), *types = crm_req_query(req, "types"),
+               *limit_s = crm_req_query(req, "limit");
+    const char *names[CRM_SEARCH_MAX_TYPES];
+    int ntypes = 0, rc;
+    int64_t limit = 0;
+    json_t *out = NULL;
+    if (limit_s && (!crm_parse_int64(limit_s, &limit) || limit < 1 || limit > CRM_SEARCH_MAX_LIMIT))
+        return crm_error_set(CRM_EINVALID, "limit", "limit must be an integer from 1 to %d",
+                             CRM_SEARCH_MAX_LIMIT);
+    if (types) {
+        /* "a,b": split in request memory; an empty item is a mistake */
+        char *list = crm_req_strdup(req, types), *save = NULL;
+        if (!*list)
+            return crm_error_set(CRM_EINVALID, "types", "parameter \"types\" is empty");
+        for (const char *p = list; *p; p++)
+            if (*p == ',' && (p == list || p[1] == ',' || p[1] == 0))
+                return crm_error_set(CRM_EINVALID, "types", "parameter \"types\" has an empty item");
+        for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (ntypes == CRM_SEARCH_MAX_TYPES)
+                return crm_error_set(CRM_EINVALID, "types", "at most %d types",
+                                     CRM_SEARCH_MAX_TYPES);
+            names[ntypes++] = tok;
+        }
+    }
+    if ((rc = crm_search(crm_req_ctx(req), q, names, ntypes, (int)limit, &out))) return rc;
+    return crm_req_reply_json(req, 200, json_pack("{s:o}", "data", out));
+}
+
+/* ---- Registration ---- */
+
+int crm_api_records_register(crm_http *h)
+{
+    static const struct {
+        const char *method, *pattern;
+        unsigned flags;
+        crm_route_fn fn;
+    } routes[] = {
+        {"GET", "/api/v1/types", 0, get_types},
+        {"GET", "/api/v1/types/{type}", 0, get_type},
+        {"POST", "/api/v1/types/{type}/fields", CRM_ROUTE_ADMIN, add_field},
+        {"GET", "/api/v1/records/{type}", 0, list_records},
+        {"POST", "/api/v1/records/{type}", 0, create_record},
+        {"GET", "/api/v1/records/{type}/{id}", 0, get_record},
+        {"PATCH", "/api/v1/records/{type}/{id}", 0, patch_record},
+        {"DELETE", "/api/v1/records/{type}/{id}", 0, delete_record},
+        {"POST", "/api/v1/records/{type}/{id}/restore", 0, restore_record},
+        {"GET", "/api/v1/records/{type}/{id}/history", 0, record_history},
+        {"GET", "/api/v1/search", 0, search},
+    };
+    int rc;
+    for (size_t i = 0; i < CRM_ARRAY_LEN(routes); i++)
+        if ((rc = crm_http_route(h, routes[i].method, routes[i].pattern, routes[i].flags,
+                                 routes[i].fn, NULL)))
+            return rc;
+    return crm_api__admin_register(h);
+}
