@@ -360,7 +360,9 @@ int crm_bus_append(crm_ctx *ctx, crm_event *ev)
     crm_stmt *st = NULL;
     char *payload = NULL;
     char at[21];
-    int rc = crm_tx_begin(conn); /* a savepoint inside the caller's transaction */
+    /* One INSERT is atomic: a transaction of its own only when the caller has none. */
+    bool own = crm_tx_depth(conn) == 0;
+    int rc = own ? crm_tx_begin(conn) : CRM_OK;
     if (rc) return rc;
 
     json_t *doc = json_object();
@@ -410,6 +412,7 @@ int crm_bus_append(crm_ctx *ctx, crm_event *ev)
 
 done:
     free(payload);
+    if (!own) return rc;
     if (rc) {
         crm_tx_rollback(conn);
         return rc;

@@ -431,15 +431,19 @@ static int write_history(crm_ctx *ctx, const crm_type *t, int64_t id, const char
     return rc;
 }
 
-/* After the row is written: read it back, append to the outbox, run after handlers. */
+/*
+ * After the row is written: append to the outbox and run after handlers with
+ * the record as stored. `row` is that record when the caller could build it
+ * from what it wrote (create, update: no read-back); NULL reads it back.
+ * Takes `row`; on success *stored_out owns it.
+ */
 static int finish_write(crm_ctx *ctx, const crm_type *t, int64_t id, const char *what, bool deleted,
-                        json_t *old, json_t *changed, json_t **stored_out)
+                        json_t *old, json_t *changed, json_t *row, json_t **stored_out)
 {
     int rc;
-    json_t *row = NULL;
     char topic[CRM_NAME_MAX * 2 + 16];
     snprintf(topic, sizeof topic, "%s.%s", t->name, what);
-    if ((rc = load_row(ctx, t, id, deleted, &row))) return rc;
+    if (!row && (rc = load_row(ctx, t, id, deleted, &row))) return rc;
     if (!row)
         return crm_error_set(CRM_EINTERNAL, NULL, "%s %lld vanished while written", t->name,
                              (long long)id);
@@ -458,6 +462,37 @@ static int finish_write(crm_ctx *ctx, const crm_type *t, int64_t id, const char 
     }
     *stored_out = row;
     return CRM_OK;
+}
+
+static json_t *id_or_null(int64_t v)
+{
+    return v ? json_integer(v) : json_null();
+}
+
+/*
+ * The record exactly as a read of the row would return it (system view), from
+ * what was written: the system fields, then each field's stored value in API
+ * form (absent: null).
+ */
+static json_t *row_from_values(const crm_type *t, int n, int64_t id, const char *created_at,
+                               const char *updated_at, int64_t created_by, int64_t owner,
+                               int64_t team, int64_t version, json_t *stored)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "id", json_integer(id));
+    json_object_set_new(r, "created_at", json_string(created_at));
+    json_object_set_new(r, "updated_at", json_string(updated_at));
+    json_object_set_new(r, "created_by", id_or_null(created_by));
+    json_object_set_new(r, "owner", id_or_null(owner));
+    json_object_set_new(r, "team", id_or_null(team));
+    json_object_set_new(r, "version", json_integer(version));
+    json_object_set_new(r, "deleted_at", json_null());
+    for (int i = 0; i < n; i++) {
+        const crm_field *f = t->fields[i];
+        json_t *s = json_object_get(stored, f->name);
+        json_object_set_new(r, f->name, s ? crm_field_stored_to_api(f, s) : json_null());
+    }
+    return r;
 }
 
 /*
@@ -587,7 +622,9 @@ int crm_record_create(crm_ctx *ctx, const char *type, json_t *fields, json_t **o
                             json_pack("[n,o]", crm_field_stored_to_api(crm_type_field(t, key), v)));
     }
     if ((rc = write_history(ctx, t, id, "create", changes, at))) goto done;
-    if ((rc = finish_write(ctx, t, id, "created", false, NULL, NULL, &row))) goto done;
+    json_t *written = row_from_values(t, n, id, at, at, crm_principal_user(ctx->who), owner, team,
+                                      1, stored);
+    if ((rc = finish_write(ctx, t, id, "created", false, NULL, NULL, written, &row))) goto done;
     if ((rc = crm_tx_commit(conn))) {
         in_tx = false;
         goto done;
@@ -753,7 +790,11 @@ int crm_record_update(crm_ctx *ctx, const char *type, int64_t id, json_t *patch,
                             json_pack("[O,o]", json_object_get(old, "team"),
                                       new_team ? json_integer(new_team) : json_null()));
     if ((rc = write_history(ctx, t, id, "update", changes, at))) goto done;
-    if ((rc = finish_write(ctx, t, id, "updated", false, old, changed, &row))) goto done;
+    /* The old row with what changed: stored holds every field's value after the update. */
+    json_t *written = row_from_values(t, n, id, json_string_value(json_object_get(old, "created_at")),
+                                      at, json_int_field(old, "created_by"), new_owner, new_team,
+                                      json_int_field(old, "version") + 1, stored);
+    if ((rc = finish_write(ctx, t, id, "updated", false, old, changed, written, &row))) goto done;
     if ((rc = crm_tx_commit(conn))) {
         in_tx = false;
         goto done;
@@ -839,7 +880,7 @@ static int set_deleted(crm_ctx *ctx, const char *type, int64_t id, int64_t expec
     if (restore) json_array_set_new(json_object_get(changes, "deleted_at"), 1, json_null());
     if ((rc = write_history(ctx, t, id, restore ? "restore" : "delete", changes, at))) goto done;
     if ((rc =
-             finish_write(ctx, t, id, restore ? "restored" : "deleted", !restore, old, NULL, &row)))
+             finish_write(ctx, t, id, restore ? "restored" : "deleted", !restore, old, NULL, NULL, &row)))
         goto done;
     rc = crm_tx_commit(conn);
     if (!rc && out) *out = crm_record_redact(ctx, t, row);

@@ -44,6 +44,38 @@ static void create_sets_system_fields(void)
     json_decref(out);
 }
 
+/* What a write returns is exactly what a read returns (no read-back after writing). */
+static void written_equals_read(void)
+{
+    int64_t co = kfix_create(k, "test.company", "{\"name\":\"Initech\"}");
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"name\":\"Same\",\"age\":7,\"balance\":\"-0.5\",\"vip\":true,\"birthday\":\"2000-02-29\","
+             "\"met_at\":\"2024-03-01 10:00:00-05:00\",\"email\":\"S@Ex.ORG\",\"company\":%lld,"
+             "\"extra\":[1,{\"b\":null}],\"code\":\"c\"}", (long long)co);
+    json_t *in = kfix_json(buf), *created = NULL, *read = NULL, *updated = NULL;
+    REQUIRE(crm_record_create(&sys, "test.contact", in, &created) == CRM_OK);
+    int64_t id = json_integer_value(json_object_get(created, "id"));
+    read = get("test.contact", id);
+    CHECK(json_equal(created, read));
+    json_decref(read);
+    json_t *patch = kfix_json("{\"age\":8,\"stage\":\"lost\",\"email\":null,\"balance\":3}");
+    REQUIRE(crm_record_update(&sys, "test.contact", id, patch, 0, &updated) == CRM_OK);
+    read = get("test.contact", id);
+    CHECK(json_equal(updated, read));
+    if (!json_equal(updated, read)) {
+        char *a = json_dumps(updated, JSON_SORT_KEYS), *b = json_dumps(read, JSON_SORT_KEYS);
+        fprintf(stderr, "    written %s\n    read    %s\n", a, b);
+        free(a);
+        free(b);
+    }
+    json_decref(read);
+    json_decref(patch);
+    json_decref(in);
+    json_decref(created);
+    json_decref(updated);
+}
+
 static void every_kind_round_trips(void)
 {
     int64_t co = kfix_create(k, "test.company", "{\"name\":\"Acme\"}");
@@ -416,6 +448,7 @@ int main(void)
     crm_ctx_init(&sys, k, crm_principal_system(), NULL);
     RUN(create_sets_system_fields);
     RUN(every_kind_round_trips);
+    RUN(written_equals_read);
     RUN(bad_values_refused_naming_the_field);
     RUN(unique_conflict_names_field);
     RUN(update_versions_history_and_noop);
