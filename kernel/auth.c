@@ -473,23 +473,8 @@ done:
  * is not a write per request. Best effort: a busy database skips it. */
 static void token_touch(crm_conn *conn, int64_t token_id, int64_t now)
 {
-    crm_stmt *st;
-
-    if (crm_tx_begin(conn) < 0) goto done;
-    if (crm_stmt_prepare(conn, &st, "UPDATE core_token SET last_used_at = ? WHERE id = ?") < 0) {
-        crm_tx_rollback(conn);
-        goto done;
-    }
-    crm_stmt_bind_int(st, 1, now);
-    crm_stmt_bind_int(st, 2, token_id);
-    if (crm_stmt_step(st) < 0) {
-        crm_stmt_done(st);
-        crm_tx_rollback(conn);
-        goto done;
-    }
-    crm_stmt_done(st);
-    if (crm_tx_commit(conn) < 0) crm_tx_rollback(conn);
-done:
+    const int64_t args[] = {now, token_id};
+    crm_conn_exec_ints(conn, "UPDATE core_token SET last_used_at = ? WHERE id = ?", args, 2);
     crm_error_clear();
 }
 

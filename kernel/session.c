@@ -149,22 +149,8 @@ fail:
 /* Best effort, like API tokens: a busy database skips the touch. */
 static void session_touch(crm_conn *conn, int64_t id, int64_t now)
 {
-    crm_stmt *st;
-    if (crm_tx_begin(conn) < 0) goto done;
-    if (crm_stmt_prepare(conn, &st, "UPDATE core_session SET last_seen_at = ? WHERE id = ?") < 0) {
-        crm_tx_rollback(conn);
-        goto done;
-    }
-    crm_stmt_bind_int(st, 1, now);
-    crm_stmt_bind_int(st, 2, id);
-    if (crm_stmt_step(st) < 0) {
-        crm_stmt_done(st);
-        crm_tx_rollback(conn);
-        goto done;
-    }
-    crm_stmt_done(st);
-    if (crm_tx_commit(conn) < 0) crm_tx_rollback(conn);
-done:
+    const int64_t args[] = {now, id};
+    crm_conn_exec_ints(conn, "UPDATE core_session SET last_seen_at = ? WHERE id = ?", args, 2);
     crm_error_clear();
 }
 

@@ -699,6 +699,26 @@ int crm_conn_query_int(crm_conn *conn, const char *sql, int64_t *out, int64_t df
     return rc;
 }
 
+int crm_conn_exec_ints(crm_conn *conn, const char *sql, const int64_t *args, int n)
+{
+    crm_stmt *st;
+    bool own = conn->depth == 0;
+    int rc = own ? crm_tx_begin(conn) : CRM_OK;
+    if (rc) return rc;
+    if ((rc = crm_stmt_prepare(conn, &st, sql)) == CRM_OK) {
+        for (int i = 0; i < n; i++) crm_stmt_bind_int(st, i + 1, args[i]);
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        rc = rc < 0 ? rc : CRM_OK;
+    }
+    if (!own) return rc;
+    if (rc) {
+        crm_tx_rollback(conn);
+        return rc;
+    }
+    return crm_tx_commit(conn);
+}
+
 int64_t crm_conn_last_rowid(crm_conn *conn)
 {
     return sqlite3_last_insert_rowid(conn->db);

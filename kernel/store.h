@@ -89,6 +89,11 @@ int crm_stmt_column_bytes(crm_stmt *st, int i);
 int crm_conn_exec(crm_conn *conn, const char *sql);
 /* Run a one-row integer query without parameters; *out = first column, or dflt when no row. */
 int crm_conn_query_int(crm_conn *conn, const char *sql, int64_t *out, int64_t dflt);
+/*
+ * Run one write statement binding `n` integers (no result rows): in the
+ * caller's transaction when there is one, else in a BEGIN IMMEDIATE of its own.
+ */
+int crm_conn_exec_ints(crm_conn *conn, const char *sql, const int64_t *args, int n);
 int64_t crm_conn_last_rowid(crm_conn *conn);
 int crm_conn_changes(crm_conn *conn);
 /* The store a connection belongs to. */
