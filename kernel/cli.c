@@ -5,6 +5,8 @@
 #include "cli.h"
 
 #include "auth.h"
+#include "conf.h"
+#include "plugin.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -20,6 +22,8 @@ static const cli_command *const tables[] = {
     crm_cli_core_commands,
     crm_cli_serve_commands,
     crm_cli_io_commands,
+    crm_cli_rules_commands,
+    crm_cli_plugin_commands,
 };
 
 const cli_command *crm_cli_command(const char *name)
@@ -238,3 +242,28 @@ const char *const crm_cli_global_help =
     "Global options (before or after the command):\n"
     "  --data DIR               data directory holding crm.db (default ./var)\n"
     "  --sync full|normal|off   SQLite synchronous mode (default full)\n";
+
+int crm_cli_load_plugins(cli *c, const char *conf_opt, const char *plugin_dir, crm_http *http,
+                         crm_plugins **out)
+{
+    const char *env = getenv("CRM_PLUGINS_CONF");
+    const char *path = conf_opt ? conf_opt : env && *env ? env : "plugins.conf";
+    bool explicit_path = conf_opt || (env && *env);
+    crm_plugins_opts opts = CRM_PLUGINS_OPTS_INIT;
+    crm_conf *conf = NULL;
+    int rc;
+
+    *out = NULL;
+    if (crm_conf_load(path, &conf) < 0) {
+        if (crm_error_last()->code != CRM_ENOTFOUND || explicit_path) return crm_cli_fail();
+        crm_log(CRM_LOG_INFO, "plugins: no %s here: running without plugins", path);
+        conf = crm_calloc(1, sizeof *conf);
+        conf->path = crm_strdup(path);
+    }
+    opts.plugin_dir = plugin_dir;
+    opts.data_dir = c->data_dir;
+    opts.http = http;
+    rc = crm_plugins_load(out, c->k, conf, &opts) < 0 ? crm_cli_fail() : CLI_OK;
+    crm_conf_free(conf);
+    return rc;
+}

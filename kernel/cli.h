@@ -78,9 +78,23 @@ int crm_cli_read_password(const char *env, char **out);
 /* Wipe and free a password. */
 void crm_cli_password_free(char *password);
 
+/*
+ * Read plugins.conf (the --conf option, else $CRM_PLUGINS_CONF, else
+ * ./plugins.conf) and load the enabled plugins into the open kernel, their
+ * routes into `http` (NULL: none). A missing default plugins.conf means no
+ * plugins; a missing file named explicitly, or a malformed one, is an error.
+ * Returns CLI_OK or CLI_FAIL (message printed).
+ */
+struct crm_plugins;
+struct crm_http;
+int crm_cli_load_plugins(cli *c, const char *conf_opt, const char *plugin_dir, struct crm_http *http,
+                         struct crm_plugins **out);
+
 /* The command tables, each ending with a row whose name is NULL. */
 extern const cli_command crm_cli_core_commands[];
 extern const cli_command crm_cli_serve_commands[];
 extern const cli_command crm_cli_io_commands[];
+extern const cli_command crm_cli_rules_commands[];
+extern const cli_command crm_cli_plugin_commands[];
 
 #endif

@@ -78,6 +78,12 @@ static const char *const crm_migrations[] = {
     "CREATE INDEX core_webhook_delivery_hook ON core_webhook_delivery(webhook_id, id);"
     "CREATE TABLE core_audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL, user_id INTEGER,"
     "  action TEXT NOT NULL, target TEXT, detail TEXT NOT NULL) STRICT;",
+    /* 3: plugins: the version of each installed plugin, and each plugin migration step run */
+    "CREATE TABLE core_plugin (name TEXT PRIMARY KEY, version TEXT NOT NULL,"
+    "  installed_at TEXT NOT NULL, updated_at TEXT NOT NULL) STRICT;"
+    "CREATE TABLE core_plugin_migration (plugin TEXT NOT NULL, version TEXT NOT NULL,"
+    "  from_version TEXT NOT NULL, applied_at TEXT NOT NULL,"
+    "  PRIMARY KEY (plugin, version)) STRICT;",
 };
 
 #define CRM_MIGRATION_COUNT ((int)(sizeof(crm_migrations) / sizeof(crm_migrations[0])))

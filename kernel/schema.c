@@ -75,13 +75,20 @@ const char *crm_type_fts_table(const crm_type *type)
     return type->fts_table;
 }
 
-const crm_type *crm_schema_type(crm_schema *schema, const char *name)
+/* A type by name, hidden or not (the writers' view). */
+static crm_type *find_type(crm_schema *schema, const char *name)
 {
     if (!name) return NULL;
     type_node *n = __atomic_load_n(&schema->buckets[hash_name(name) % BUCKETS], __ATOMIC_ACQUIRE);
     for (; n; n = n->next)
         if (strcmp(n->type->name, name) == 0) return n->type;
     return NULL;
+}
+
+const crm_type *crm_schema_type(crm_schema *schema, const char *name)
+{
+    crm_type *t = find_type(schema, name);
+    return t && !__atomic_load_n(&t->hidden, __ATOMIC_ACQUIRE) ? t : NULL;
 }
 
 const crm_field *crm_type_field(const crm_type *type, const char *name)
@@ -96,9 +103,11 @@ int crm_schema_types(crm_schema *schema, const crm_type ***out, int *n)
 {
     int count = __atomic_load_n(&schema->ntypes, __ATOMIC_ACQUIRE);
     const crm_type **arr = crm_calloc((size_t)count + 1, sizeof *arr);
-    for (int i = 0; i < count; i++) arr[i] = schema->types[i];
+    int m = 0;
+    for (int i = 0; i < count; i++)
+        if (!__atomic_load_n(&schema->types[i]->hidden, __ATOMIC_ACQUIRE)) arr[m++] = schema->types[i];
     *out = arr;
-    *n = count;
+    *n = m;
     return CRM_OK;
 }
 
@@ -580,7 +589,7 @@ int crm_schema_add_field(crm_schema *schema, const char *type, json_t *spec, con
     crm_field *f = NULL;
     crm_conn *conn = crm_store_conn(schema->store);
     pthread_mutex_lock(&schema->write_lock);
-    crm_type *t = (crm_type *)crm_schema_type(schema, type);
+    crm_type *t = find_type(schema, type);
     if (!t) {
         rc = crm_error_set(CRM_ENOTFOUND, NULL, "unknown type \"%s\"", type ? type : "");
         goto done;
@@ -631,7 +640,7 @@ int crm_schema_define_type(crm_schema *schema, const char *name, const char *lab
         return crm_error_set(CRM_EINVALID, NULL, "type %s: fields must be a JSON array", name);
 
     pthread_mutex_lock(&schema->write_lock);
-    t = (crm_type *)crm_schema_type(schema, name);
+    t = find_type(schema, name);
     if (t && strcmp(t->owner, owner) != 0) {
         rc = crm_error_set(CRM_ECONFLICT, NULL, "type %s is already declared by \"%s\"", name,
                            t->owner);
@@ -701,6 +710,7 @@ int crm_schema_define_type(crm_schema *schema, const char *name, const char *lab
     in_tx = false;
     if (created) publish_type(schema, t);
     for (int j = 0; j < npending; j++) publish_field(t, pending[j]);
+    __atomic_store_n(&t->hidden, false, __ATOMIC_RELEASE); /* its owner declares it again */
     npending = 0;
     t = NULL;
 done:
@@ -801,4 +811,253 @@ void crm_schema_close(crm_schema *s)
     for (int i = 0; i < s->ntypes; i++) type_free(s->types[i]);
     pthread_mutex_destroy(&s->write_lock);
     free(s);
+}
+
+/* ---- Plugins: checking declarations, renaming fields, hiding types ---- */
+
+int crm_schema_check_type(crm_schema *schema, const char *name, const char *owner,
+                          json_t *fields)
+{
+    int rc = CRM_OK;
+    crm_field *seen[CRM_TYPE_MAX_FIELDS];
+    int nseen = 0;
+    size_t i;
+    json_t *spec;
+
+    if (!type_name_valid(name))
+        return crm_error_set(CRM_EINVALID, NULL,
+                             "type name \"%s\" is not valid: use <owner>.<name>, each a-z, 0-9 "
+                             "and _, starting with a letter", name ? name : "");
+    if (!owner || !crm_ident_valid(owner, CRM_NAME_MAX))
+        return crm_error_set(CRM_EINVALID, NULL, "type %s: owner \"%s\" is not valid", name,
+                             owner ? owner : "");
+    if (fields && !json_is_array(fields))
+        return crm_error_set(CRM_EINVALID, NULL, "type %s: fields must be a JSON array", name);
+    const crm_type *t = find_type(schema, name);
+    if (t && strcmp(t->owner, owner) != 0)
+        return crm_error_set(CRM_ECONFLICT, NULL, "type %s is already declared by \"%s\"", name,
+                             t->owner);
+    json_array_foreach(fields, i, spec) {
+        crm_field *f;
+        if ((rc = field_from_spec(spec, owner, &f))) goto done;
+        bool dup = false;
+        for (int j = 0; j < nseen; j++)
+            if (strcmp(seen[j]->name, f->name) == 0) dup = true;
+        if (dup || nseen == CRM_TYPE_MAX_FIELDS) {
+            rc = dup ? crm_error_set(CRM_EINVALID, f->name,
+                                     "type %s: field \"%s\" is declared twice", name, f->name)
+                     : crm_error_set(CRM_ELIMIT, f->name, "type %s has more than %d fields", name,
+                                     CRM_TYPE_MAX_FIELDS);
+            field_free(f);
+            goto done;
+        }
+        if (t && !crm_type_field(t, f->name) && (f->flags & CRM_FIELD_REQUIRED) && !f->dflt) {
+            rc = crm_error_set(CRM_EINVALID, f->name,
+                               "field \"%s\": a required field added to an existing type needs "
+                               "a \"default\"", f->name);
+            field_free(f);
+            goto done;
+        }
+        seen[nseen++] = f;
+    }
+done:
+    for (int j = 0; j < nseen; j++) field_free(seen[j]);
+    return rc;
+}
+
+int crm_schema_check_field(crm_schema *schema, const char *type, json_t *spec, const char *owner,
+                           bool type_pending)
+{
+    int rc;
+    crm_field *f = NULL;
+    const crm_type *t = find_type(schema, type);
+    if (!t && !type_pending)
+        return crm_error_set(CRM_ENOTFOUND, NULL, "unknown type \"%s\"", type ? type : "");
+    if ((rc = field_from_spec(spec, owner, &f))) return rc;
+    const crm_field *have = t ? crm_type_field(t, f->name) : NULL;
+    if (have && strcmp(have->owner, f->owner) != 0)
+        rc = crm_error_set(CRM_ECONFLICT, f->name, "type %s already has a field \"%s\" (of \"%s\")",
+                           t->name, f->name, have->owner);
+    else if (t && !have && (f->flags & CRM_FIELD_REQUIRED) && !f->dflt)
+        rc = crm_error_set(CRM_EINVALID, f->name,
+                           "field \"%s\": a required field added to an existing type needs a "
+                           "\"default\" for the records it already has", f->name);
+    field_free(f);
+    return rc;
+}
+
+/*
+ * A renamed field's old name is never freed while the process runs (a reader
+ * may be comparing against it); it stays reachable from this list.
+ */
+typedef struct rename_job {
+    crm_field *field;
+    char *name;
+} rename_job;
+
+static pthread_mutex_t graveyard_mu = PTHREAD_MUTEX_INITIALIZER;
+static void **graveyard;
+static size_t ngraveyard, capgraveyard;
+
+static void graveyard_keep(void *p)
+{
+    pthread_mutex_lock(&graveyard_mu);
+    if (ngraveyard == capgraveyard) {
+        capgraveyard = capgraveyard ? 2 * capgraveyard : 16;
+        graveyard = crm_realloc(graveyard, capgraveyard * sizeof *graveyard);
+    }
+    graveyard[ngraveyard++] = p;
+    pthread_mutex_unlock(&graveyard_mu);
+}
+
+static void publish_rename(rename_job *job)
+{
+    graveyard_keep(job->field->name);
+    __atomic_store_n(&job->field->name, job->name, __ATOMIC_RELEASE);
+    job->name = NULL;
+}
+
+int crm_schema_rename_field_revert(crm_schema *schema, const char *type, const char *to,
+                                   const char *from)
+{
+    int rc = CRM_OK;
+    pthread_mutex_lock(&schema->write_lock);
+    crm_type *t = find_type(schema, type);
+    crm_field *f = t ? (crm_field *)crm_type_field(t, to) : NULL;
+    if (!f) {
+        rc = crm_error_set(CRM_ENOTFOUND, NULL, "no field %s.%s to revert", type, to);
+    } else {
+        rename_job job = {f, crm_strdup(from)};
+        publish_rename(&job);
+    }
+    pthread_mutex_unlock(&schema->write_lock);
+    return rc;
+}
+
+static int drop_field_indexes(crm_conn *conn, const crm_type *t, const char *field)
+{
+    crm_buf sql = CRM_BUF_INIT;
+    crm_buf_puts(&sql, "DROP INDEX IF EXISTS ");
+    put_index_name(&sql, t, field, ":u");
+    crm_buf_puts(&sql, "; DROP INDEX IF EXISTS ");
+    put_index_name(&sql, t, field, "");
+    crm_buf_puts(&sql, ";");
+    int rc = crm_conn_exec(conn, crm_buf_str(&sql));
+    crm_buf_free(&sql);
+    return rc;
+}
+
+int crm_schema_rename_field(crm_schema *schema, const char *type, const char *from, const char *to)
+{
+    int rc;
+    crm_conn *conn = crm_store_conn(schema->store);
+    crm_buf sql = CRM_BUF_INIT;
+    crm_stmt *st = NULL;
+    char *spec_text = NULL;
+    bool in_tx = false;
+
+    pthread_mutex_lock(&schema->write_lock);
+    crm_type *t = find_type(schema, type);
+    crm_field *f = t && from ? (crm_field *)crm_type_field(t, from) : NULL;
+    if (!t) {
+        rc = crm_error_set(CRM_ENOTFOUND, NULL, "unknown type \"%s\"", type ? type : "");
+        goto done;
+    }
+    if (!f) {
+        rc = crm_error_set(CRM_ENOTFOUND, from, "type %s has no field \"%s\"", type,
+                           from ? from : "");
+        goto done;
+    }
+    if (!to || !crm_ident_valid(to, CRM_NAME_MAX) || crm_is_system_field(to)) {
+        rc = crm_error_set(CRM_EINVALID, to, "cannot rename %s.%s to \"%s\": not a valid field "
+                           "name", type, from, to ? to : "");
+        goto done;
+    }
+    if (crm_type_field(t, to)) {
+        rc = crm_error_set(CRM_ECONFLICT, to, "type %s already has a field \"%s\"", type, to);
+        goto done;
+    }
+    if ((rc = crm_tx_begin(conn))) goto done;
+    in_tx = true;
+    crm_buf_puts(&sql, "ALTER TABLE ");
+    crm_buf_put_ident(&sql, t->name);
+    crm_buf_puts(&sql, " RENAME COLUMN ");
+    crm_buf_put_ident(&sql, from);
+    crm_buf_puts(&sql, " TO ");
+    crm_buf_put_ident(&sql, to);
+    if ((rc = crm_conn_exec(conn, crm_buf_str(&sql)))) goto done;
+
+    /* Indexes and the FTS table are named / built after the field: redo them. */
+    crm_field renamed = *f;
+    renamed.name = (char *)to;
+    if ((rc = drop_field_indexes(conn, t, from)) || (rc = create_field_indexes(conn, t, &renamed)))
+        goto done;
+    if (f->flags & CRM_FIELD_SEARCHABLE) {
+        const crm_field *search[CRM_TYPE_MAX_FIELDS];
+        int n = 0;
+        for (int i = 0; i < t->nfields; i++)
+            if (t->fields[i]->flags & CRM_FIELD_SEARCHABLE)
+                search[n++] = t->fields[i] == f ? &renamed : t->fields[i];
+        if ((rc = rebuild_fts(conn, t, search, n))) goto done;
+    }
+    json_t *spec = field_to_spec(&renamed);
+    spec_text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    static const char *const updates[] = {
+        "UPDATE core_field SET name = ?1, spec = ?4 WHERE type = ?2 AND name = ?3",
+        "UPDATE core_field_perm SET field = ?1 WHERE type = ?2 AND field = ?3 AND ?4 IS NOT NULL",
+    };
+    for (size_t i = 0; i < CRM_ARRAY_LEN(updates); i++) {
+        if ((rc = crm_stmt_prepare(conn, &st, updates[i]))) goto done;
+        crm_stmt_bind_text(st, 1, to, -1);
+        crm_stmt_bind_text(st, 2, t->name, -1);
+        crm_stmt_bind_text(st, 3, from, -1);
+        crm_stmt_bind_text(st, 4, spec_text, -1);
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        if (rc < 0) goto done;
+        rc = CRM_OK;
+    }
+    in_tx = false;
+    if ((rc = crm_tx_commit(conn))) goto done;
+    /* Published now, as define_type publishes: later statements of an enclosing
+     * transaction (a migration's data step) see the new name. */
+    rename_job job = {f, crm_strdup(to)};
+    publish_rename(&job);
+done:
+    if (in_tx) crm_tx_rollback(conn);
+    pthread_mutex_unlock(&schema->write_lock);
+    crm_buf_free(&sql);
+    free(spec_text);
+    return rc;
+}
+
+int crm_schema_hide_owner(crm_schema *schema, const char *owner)
+{
+    int hidden = 0;
+    pthread_mutex_lock(&schema->write_lock);
+    for (int i = 0; i < schema->ntypes; i++) {
+        crm_type *t = schema->types[i];
+        if (!t->system && strcmp(t->owner, owner) == 0 && !t->hidden) {
+            __atomic_store_n(&t->hidden, true, __ATOMIC_RELEASE);
+            hidden++;
+        }
+    }
+    pthread_mutex_unlock(&schema->write_lock);
+    return hidden;
+}
+
+json_t *crm_schema_owners(crm_schema *schema)
+{
+    json_t *owners = json_array();
+    int count = __atomic_load_n(&schema->ntypes, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < count; i++) {
+        const char *o = schema->types[i]->owner;
+        bool seen = false;
+        size_t j;
+        json_t *v;
+        json_array_foreach(owners, j, v) if (strcmp(json_string_value(v), o) == 0) seen = true;
+        if (!seen) json_array_append_new(owners, json_string(o));
+    }
+    return owners;
 }

@@ -50,6 +50,7 @@ typedef struct crm_type {
     bool system;     /* core.*: managed by the kernel */
     int id;          /* small integer, index into the registry (per process) */
     char *fts_table; /* "<name>:fts" */
+    bool hidden;     /* its plugin is not loaded: absent from lookups (crm_schema_hide_owner) */
 } crm_type;
 
 /* A field spec for crm_schema_define_type / add_field, in API (JSON) form:
@@ -116,5 +117,48 @@ void crm_stmt_bind_json(crm_stmt *st, int i, json_t *stored);
 
 const char *crm_field_kind_name(int kind);
 int crm_field_kind_from_name(const char *name);
+
+/* ---- Plugins: checking declarations, renaming fields, hiding types ---- */
+
+/*
+ * Check what crm_schema_define_type would refuse, without touching the
+ * database: the names, every field spec, fields declared twice, a required
+ * field without default added to an existing type, and CRM_ECONFLICT when the
+ * type exists with another owner. The plugin loader calls it inside a
+ * plugin's init and applies the declaration after init succeeds.
+ */
+int crm_schema_check_type(crm_schema *schema, const char *name, const char *owner,
+                          json_t *fields);
+/* The same for crm_schema_add_field by `owner`: CRM_ECONFLICT when the field
+ * exists with another owner (the same owner re-declaring it is fine). A type
+ * that does not exist yet is accepted when `type_pending` (declared in the same
+ * batch). */
+int crm_schema_check_field(crm_schema *schema, const char *type, json_t *spec, const char *owner,
+                           bool type_pending);
+/*
+ * Rename field `from` of `type` to `to`, keeping its data, indexes, full-text
+ * index and field permissions, in the caller's transaction (or its own). Like
+ * crm_schema_define_type, the registry shows the new name as soon as the
+ * call's own savepoint is released, so the rest of an enclosing transaction
+ * sees it; a caller whose enclosing transaction then rolls back restores the
+ * registry with crm_schema_rename_field_revert. Meant for plugin migrations
+ * at start-up, before requests are served.
+ * Errors: CRM_ENOTFOUND (type or field), CRM_EINVALID (the new name),
+ * CRM_ECONFLICT (a field `to` exists).
+ */
+int crm_schema_rename_field(crm_schema *schema, const char *type, const char *from,
+                            const char *to);
+/* Registry only: give field `to` of `type` its name `from` back. */
+int crm_schema_rename_field_revert(crm_schema *schema, const char *type, const char *to,
+                                   const char *from);
+/*
+ * Hide every type owned by `owner` (its plugin is disabled or refused): the
+ * lookups (crm_schema_type, crm_schema_types) skip it; its table and data stay.
+ * Declaring it again (crm_schema_define_type by the same owner) shows it
+ * again. Returns the number of types hidden.
+ */
+int crm_schema_hide_owner(crm_schema *schema, const char *owner);
+/* The owners of all types (hidden or not), as a JSON array of strings. */
+json_t *crm_schema_owners(crm_schema *schema);
 
 #endif

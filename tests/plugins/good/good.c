@@ -1,0 +1,120 @@
+#include <crm.h>
+
+#include <string.h>
+
+/* The well-behaved test plugin: registers one of everything. */
+
+static const crm_host_api *host;
+static crm_plugin *self;
+
+/* Each of good and good2 defines a global helper(): each must call its own (P8). */
+int helper(void);
+int helper(void)
+{
+    return 1;
+}
+
+static int before_item(crm_ctx *ctx, crm_event *ev, void *udata)
+{
+    (void)ctx;
+    (void)udata;
+    json_t *rec = host->event_record(ev);
+    if (json_is_integer(json_object_get(rec, "n")))
+        json_object_set_new(rec, "n", json_integer(2 * json_integer_value(json_object_get(rec, "n"))));
+    if (json_is_string(json_object_get(rec, "name")) &&
+        strcmp(json_string_value(json_object_get(rec, "name")), "forbidden") == 0)
+        return host->error_set(CRM_EINVALID, "name", "good: the name \"forbidden\" is refused");
+    return CRM_OK;
+}
+
+static int hello(crm_req *req, void *udata)
+{
+    (void)udata;
+    return host->reply_json(req, 200, json_pack("{s:s}", "hello", "world"));
+}
+
+static int lua_helper(crm_ctx *ctx, json_t *args, json_t **result, void *udata)
+{
+    (void)ctx;
+    (void)args;
+    (void)udata;
+    *result = json_integer(helper());
+    return CRM_OK;
+}
+
+static int lua_setting(crm_ctx *ctx, json_t *args, json_t **result, void *udata)
+{
+    (void)ctx;
+    (void)udata;
+    const char *v = host->setting(self, json_string_value(json_array_get(args, 0)));
+    *result = v ? json_string(v) : NULL;
+    return CRM_OK;
+}
+
+/* Registration after init must fail: the error comes back as this function's. */
+static int lua_late(crm_ctx *ctx, json_t *args, json_t **result, void *udata)
+{
+    (void)ctx;
+    (void)args;
+    (void)udata;
+    (void)result;
+    return host->type_declare(self, "good.late", "Late", NULL);
+}
+
+static int nightly(crm_ctx *ctx, const crm_firing *f, void *udata)
+{
+    (void)ctx;
+    (void)f;
+    (void)udata;
+    return CRM_OK;
+}
+
+static int demo(crm_ctx *ctx, void *udata)
+{
+    (void)udata;
+    json_t *rec = json_pack("{s:s,s:i}", "name", "demo", "n", 21);
+    int rc = host->record_create(ctx, "good.item", rec, NULL);
+    json_decref(rec);
+    return rc;
+}
+
+static int init(crm_plugin *plugin, const crm_host_api *api)
+{
+    int rc;
+    host = api;
+    self = plugin;
+    if (!CRM_HOST_HAS(host, demo)) return host->error_set(CRM_EINTERNAL, NULL, "host too old");
+    json_t *fields = json_loads("[{\"name\":\"name\",\"kind\":\"text\",\"required\":true},"
+                                " {\"name\":\"n\",\"kind\":\"int\"}]", 0, NULL);
+    rc = host->type_declare(self, "good.item", "Item", fields);
+    json_decref(fields);
+    if (rc) return rc;
+    json_t *grants = json_pack("{s:{s:s,s:s}}", "good.item", "read", "all", "create", "own");
+    rc = host->role_declare(self, "good reader", "reads items", grants);
+    json_decref(grants);
+    if (rc) return rc;
+    if ((rc = host->subscribe(self, "good.item.created", CRM_BEFORE, 10, "double", before_item,
+                              NULL)) ||
+        (rc = host->route(self, "GET", "/hello", 0, hello, NULL)) ||
+        (rc = host->lua_function(self, "helper", lua_helper, NULL)) ||
+        (rc = host->lua_function(self, "setting", lua_setting, NULL)) ||
+        (rc = host->lua_function(self, "late", lua_late, NULL)) ||
+        (rc = host->rules_dir(self, "scripts")) ||
+        (rc = host->schedule_cron(self, "nightly", "0 3 * * *", nightly, NULL)) ||
+        (rc = host->demo(self, demo, NULL)))
+        return rc;
+    return CRM_OK;
+}
+
+static const crm_plugin_desc descriptor = {
+    CRM_PLUGIN_HEADER,
+    .name = "good",
+    .version = "1.4.2",
+    .requires = NULL,
+    .init = init,
+};
+
+CRM_PLUGIN_EXPORT const crm_plugin_desc *crm_plugin_v1(void)
+{
+    return &descriptor;
+}

@@ -1,0 +1,1 @@
+-- the good test plugin's rules directory (kept empty of rules)

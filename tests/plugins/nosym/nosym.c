@@ -1,0 +1,24 @@
+#include <crm.h>
+
+#include <string.h>
+
+static int init(crm_plugin *self, const crm_host_api *host)
+{
+    (void)self;
+    (void)host;
+    return CRM_OK;
+}
+
+static const crm_plugin_desc descriptor = {
+    CRM_PLUGIN_HEADER,
+    .name = "nosym",
+    .version = "1.0.0",
+    .requires = NULL,
+    .init = init,
+};
+
+const crm_plugin_desc *crm_plugin_v2(void);
+CRM_PLUGIN_EXPORT const crm_plugin_desc *crm_plugin_v2(void)
+{
+    return &descriptor;
+}

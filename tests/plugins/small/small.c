@@ -1,0 +1,23 @@
+#include <crm.h>
+
+#include <string.h>
+
+static int init(crm_plugin *self, const crm_host_api *host)
+{
+    (void)self;
+    (void)host;
+    return CRM_OK;
+}
+
+static const crm_plugin_desc descriptor = {
+    CRM_PLUGIN_HEADER, .struct_size = (uint32_t)sizeof(crm_plugin_desc) - 8,
+    .name = "small",
+    .version = "1.0.0",
+    .requires = NULL,
+    .init = init,
+};
+
+CRM_PLUGIN_EXPORT const crm_plugin_desc *crm_plugin_v1(void)
+{
+    return &descriptor;
+}

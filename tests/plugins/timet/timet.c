@@ -1,0 +1,25 @@
+#include <crm.h>
+
+#include <string.h>
+
+static int init(crm_plugin *self, const crm_host_api *host)
+{
+    (void)self;
+    (void)host;
+    return CRM_OK;
+}
+
+static const crm_plugin_desc descriptor = {
+    CRM_PLUGIN_HEADER,
+    /* as if built with a 32-bit time_t */
+    .abi_config = (CRM_ABI_CONFIG & ~0xff00u) | (4u << 8),
+    .name = "timet",
+    .version = "1.0.0",
+    .requires = NULL,
+    .init = init,
+};
+
+CRM_PLUGIN_EXPORT const crm_plugin_desc *crm_plugin_v1(void)
+{
+    return &descriptor;
+}
