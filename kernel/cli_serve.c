@@ -3,6 +3,8 @@
  * async event workers and the scheduler, until SIGTERM or SIGINT.
  */
 #include "cli.h"
+#include "plugin.h"
+#include "rules.h"
 
 #include "api.h"
 #include "bus.h"
@@ -14,13 +16,15 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int cmd_serve(cli *c, int argc, char **argv);
 
 const cli_command crm_cli_serve_commands[] = {
     {"serve", cmd_serve,
      "[--listen ADDR] [--threads N] [--max-body BYTES] [--max-connections N] [--per-ip N] "
-     "[--timeout S] [--deadline S] [--no-access-log]",
+     "[--timeout S] [--deadline S] [--no-access-log] [--conf FILE] [--plugin-dir DIR] "
+     "[--scripts DIR]",
      "serve the HTTP API",
      "Serves the HTTP API (/api/v1) of the data directory, runs the async event\n"
      "handlers and the scheduler. Prints \"listening on http://HOST:PORT\" once ready.\n"
@@ -36,7 +40,14 @@ const cli_command crm_cli_serve_commands[] = {
      "  --per-ip N             open connections per client address (default 32)\n"
      "  --timeout S            close idle connections after S seconds (default 30)\n"
      "  --deadline S           a request must be received within S seconds (default 60)\n"
-     "  --no-access-log        no access log lines\n"},
+     "  --no-access-log        no access log lines\n"
+     "  --conf FILE            plugins.conf to read (default: $CRM_PLUGINS_CONF, else\n"
+     "                         ./plugins.conf; none there: no plugins)\n"
+     "  --plugin-dir DIR       where in-tree plugins' .so files are (default: plugins/\n"
+     "                         next to the crm binary, e.g. build/plugins)\n"
+     "  --scripts DIR          the site's Lua rules (default ./scripts); reloaded on SIGHUP\n"
+     "                         (`crm rules reload`) and POST /api/v1/rules/reload\n"
+     "The process id is written to DATA/crm.pid while it serves.\n"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -97,12 +108,42 @@ static void print_listening(const char *listen, int port)
     fflush(stdout);
 }
 
+static int add_lua_function(void *arg, const char *plugin, const char *name, crm_lua_fn fn,
+                            void *udata)
+{
+    return crm_rules_register_function(arg, plugin, name, fn, udata);
+}
+
+static int add_rule_dir(void *arg, const char *plugin, const char *dir)
+{
+    return crm_rules_add_dir(arg, dir, plugin);
+}
+
+/* DATA/crm.pid, so that `crm rules reload` can signal this process. */
+static char *write_pid(const char *data_dir)
+{
+    char *path = crm_sprintf("%s/crm.pid", data_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        crm_log(CRM_LOG_WARN, "serve: cannot write %s", path);
+        free(path);
+        return NULL;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    fclose(f);
+    return path;
+}
+
 static int cmd_serve(cli *c, int argc, char **argv)
 {
     const cli_command *cmd = crm_cli_command("serve");
     const char *listen = NULL, *threads = NULL, *max_body = NULL, *max_conn = NULL, *per_ip = NULL,
-               *timeout = NULL, *deadline = NULL;
+               *timeout = NULL, *deadline = NULL, *conf = NULL, *plugin_dir = NULL,
+               *scripts = "scripts";
     bool no_access_log = false;
+    crm_plugins *plugins = NULL;
+    crm_rules *rules = NULL;
+    char *pid_path = NULL;
     cli_opt opts[] = {{"--listen", &listen, NULL},
                       {"--threads", &threads, NULL},
                       {"--max-body", &max_body, NULL},
@@ -111,6 +152,9 @@ static int cmd_serve(cli *c, int argc, char **argv)
                       {"--timeout", &timeout, NULL},
                       {"--deadline", &deadline, NULL},
                       {"--no-access-log", NULL, &no_access_log},
+                      {"--conf", &conf, NULL},
+                      {"--plugin-dir", &plugin_dir, NULL},
+                      {"--scripts", &scripts, NULL},
                       {NULL, NULL, NULL}};
     crm_http_opts ho = CRM_HTTP_OPTS_INIT;
     crm_http *h = NULL;
@@ -169,6 +213,20 @@ static int cmd_serve(cli *c, int argc, char **argv)
         rc = crm_cli_fail();
         goto done;
     }
+    /*
+     * Plugins declare their types and routes before the first request; then
+     * the rules (the site's and the plugins'), which may call the plugins' Lua
+     * functions and name their types.
+     */
+    if ((rc = crm_cli_load_plugins(c, conf, plugin_dir, h, &plugins)) != CLI_OK) goto done;
+    if (crm_rules_open(&rules, c->k, NULL) < 0 || crm_rules_add_dir(rules, scripts, "site") < 0 ||
+        crm_plugins_each_lua_function(plugins, add_lua_function, rules) < 0 ||
+        crm_plugins_each_rule_dir(plugins, add_rule_dir, rules) < 0 ||
+        crm_rules_load(rules, NULL) < 0 || crm_api_rules_register(h, rules) < 0 ||
+        crm_api_plugins_register(h, plugins) < 0) {
+        rc = crm_cli_fail();
+        goto done;
+    }
     if (crm_bus_start(c->k->bus, 1) < 0 || crm_sched_start(c->k->sched, 30) < 0) {
         rc = crm_cli_fail();
         goto done;
@@ -178,12 +236,16 @@ static int cmd_serve(cli *c, int argc, char **argv)
         goto done;
     }
     crm_log(CRM_LOG_INFO, "serve: listening on %s (port %d)", ho.listen, crm_http_port(h));
+    pid_path = write_pid(c->data_dir);
     print_listening(ho.listen, crm_http_port(h));
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            crm_log(CRM_LOG_INFO, "serve: SIGHUP ignored (reserved for reloading rules)");
+            /* Requests keep being served: runs in flight finish on the old rule set. */
+            crm_log(CRM_LOG_INFO, "serve: SIGHUP: reloading rules");
+            if (crm_rules_load(rules, NULL) < 0)
+                crm_log(CRM_LOG_ERROR, "serve: reloading rules: %s", crm_error_last()->message);
             continue;
         }
         crm_log(CRM_LOG_INFO, "serve: %s received, stopping",
@@ -196,6 +258,12 @@ done:
     crm_bus_stop(c->k->bus);
     crm_sched_stop(c->k->sched);
     crm_http_close(h);
+    crm_rules_close(rules);
+    crm_plugins_free(plugins); /* runs each plugin's shutdown, after its last request */
+    if (pid_path) {
+        unlink(pid_path);
+        free(pid_path);
+    }
     /* Once more, now that the workers are gone: the next start reads a small WAL. */
     if (crm_conn_exec(crm_store_conn(c->k->store), "PRAGMA wal_checkpoint(TRUNCATE)") < 0)
         crm_log(CRM_LOG_WARN, "serve: WAL checkpoint failed: %s", crm_error_last()->message);
