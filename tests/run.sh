@@ -36,6 +36,11 @@ for t in tests/*/run.sh; do
   [ -f "$t" ] || continue
   run_suite "$(basename "$(dirname "$t")")" env BUILD="$BUILD" bash "$t"
 done
+# Each plugin's own suite (plugins/<name>/tests/run.sh).
+for t in plugins/*/tests/run.sh; do
+  [ -f "$t" ] || continue
+  run_suite "plugin_$(basename "$(dirname "$(dirname "$t")")")" env BUILD="$BUILD" bash "$t"
+done
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
