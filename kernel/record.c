@@ -354,26 +354,47 @@ static void bind_owner(crm_stmt *st, int i, int64_t v)
         crm_stmt_bind_null(st, i);
 }
 
-/* Keep the FTS index in step with a record's searchable fields. */
-static int fts_sync(crm_ctx *ctx, const crm_type *t, int64_t id, json_t *stored_values, bool remove,
-                    bool insert)
+/*
+ * Keep the FTS index in step with a record's searchable fields. The index
+ * write is deferred to just before the transaction commits (store.h,
+ * crm_tx_before_commit): FTS5 flushes its pending data at every SAVEPOINT, and
+ * every record write runs in one, so indexing row by row would write one index
+ * segment per row. A write in a savepoint that rolls back is dropped with it.
+ * Inside the writing transaction, searches do not see the change yet.
+ */
+typedef struct fts_op {
+    const crm_type *t;
+    int64_t id;
+    bool remove, insert;
+    json_t *values; /* stored form, by field name (insert) */
+} fts_op;
+
+static void fts_op_free(void *arg)
 {
+    fts_op *op = arg;
+    json_decref(op->values);
+    free(op);
+}
+
+static int fts_apply(crm_conn *conn, void *arg)
+{
+    fts_op *op = arg;
+    const crm_type *t = op->t;
     int rc = CRM_OK, n = crm_type_nfields(t);
     crm_stmt *st;
     crm_buf sql = CRM_BUF_INIT;
-    if (!t->searchable) return CRM_OK;
-    if (remove) {
+    if (op->remove) {
         crm_buf_puts(&sql, "DELETE FROM ");
         crm_buf_put_ident(&sql, t->fts_table);
         crm_buf_puts(&sql, " WHERE rowid = ?");
-        if ((rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, crm_buf_str(&sql)))) goto done;
-        crm_stmt_bind_int(st, 1, id);
+        if ((rc = crm_stmt_prepare(conn, &st, crm_buf_str(&sql)))) goto done;
+        crm_stmt_bind_int(st, 1, op->id);
         rc = crm_stmt_step(st);
         crm_stmt_done(st);
         if (rc < 0) goto done;
         rc = CRM_OK;
     }
-    if (insert) {
+    if (op->insert) {
         int k = 0;
         sql.len = 0;
         crm_buf_puts(&sql, "INSERT INTO ");
@@ -386,15 +407,14 @@ static int fts_sync(crm_ctx *ctx, const crm_type *t, int64_t id, json_t *stored_
                 k++;
             }
         crm_buf_puts(&sql, ") VALUES (?");
-        for (int i = 0; i < k; i++)
-            crm_buf_puts(&sql, ",?");
+        for (int i = 0; i < k; i++) crm_buf_puts(&sql, ",?");
         crm_buf_putc(&sql, ')');
-        if ((rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, crm_buf_str(&sql)))) goto done;
-        crm_stmt_bind_int(st, 1, id);
+        if ((rc = crm_stmt_prepare(conn, &st, crm_buf_str(&sql)))) goto done;
+        crm_stmt_bind_int(st, 1, op->id);
         k = 2;
         for (int i = 0; i < n; i++)
             if (t->fields[i]->flags & CRM_FIELD_SEARCHABLE)
-                crm_stmt_bind_json(st, k++, json_object_get(stored_values, t->fields[i]->name));
+                crm_stmt_bind_json(st, k++, json_object_get(op->values, t->fields[i]->name));
         rc = crm_stmt_step(st);
         crm_stmt_done(st);
         rc = rc < 0 ? rc : CRM_OK;
@@ -402,6 +422,29 @@ static int fts_sync(crm_ctx *ctx, const crm_type *t, int64_t id, json_t *stored_
 done:
     crm_buf_free(&sql);
     return rc;
+}
+
+static int fts_sync(crm_ctx *ctx, const crm_type *t, int64_t id, json_t *stored_values, bool remove,
+                    bool insert)
+{
+    if (!t->searchable) return CRM_OK;
+    fts_op *op = crm_calloc(1, sizeof *op);
+    op->t = t;
+    op->id = id;
+    op->remove = remove;
+    op->insert = insert;
+    if (insert) {
+        int n = crm_type_nfields(t);
+        op->values = json_object();
+        for (int i = 0; i < n; i++) {
+            json_t *v;
+            if ((t->fields[i]->flags & CRM_FIELD_SEARCHABLE) &&
+                (v = json_object_get(stored_values, t->fields[i]->name)))
+                json_object_set(op->values, t->fields[i]->name, v);
+        }
+    }
+    crm_tx_before_commit(crm_ctx_conn(ctx), fts_apply, op, fts_op_free);
+    return CRM_OK;
 }
 
 static int write_history(crm_ctx *ctx, const crm_type *t, int64_t id, const char *action,

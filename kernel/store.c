@@ -39,6 +39,13 @@ typedef struct on_commit {
     int depth; /* the level that registered it: dropped if that level rolls back */
 } on_commit;
 
+typedef struct deferred {
+    int (*fn)(crm_conn *, void *);
+    void *arg;
+    void (*free_fn)(void *);
+    int depth; /* as for on_commit */
+} deferred;
+
 struct crm_conn {
     sqlite3 *db;
     crm_store *store;
@@ -48,10 +55,14 @@ struct crm_conn {
     int depth;
     on_commit *callbacks;
     size_t ncallbacks, capcallbacks;
+    deferred *deferred;
+    size_t ndeferred, capdeferred;
     void *slots[CRM_SLOT_MAX];
     void (*slot_free[CRM_SLOT_MAX])(void *);
     crm_conn *prev, *next; /* the store's list of open connections */
 };
+
+static void deferred_drop(crm_conn *c, int depth);
 
 struct crm_store {
     char *path;
@@ -124,6 +135,8 @@ static void conn_close(crm_conn *c)
     /* _v2: a statement still handed out keeps the handle alive as a zombie. */
     sqlite3_close_v2(c->db);
     free(c->callbacks);
+    deferred_drop(c, 0);
+    free(c->deferred);
     free(c);
 }
 
@@ -740,6 +753,56 @@ static void callbacks_drop(crm_conn *c, int depth)
     c->ncallbacks = keep;
 }
 
+/* Drop (free) the deferred actions registered at `depth` or deeper. */
+static void deferred_drop(crm_conn *c, int depth)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < c->ndeferred; i++) {
+        if (c->deferred[i].depth < depth) {
+            c->deferred[keep++] = c->deferred[i];
+        } else if (c->deferred[i].free_fn) {
+            c->deferred[i].free_fn(c->deferred[i].arg);
+        }
+    }
+    c->ndeferred = keep;
+}
+
+/* Run the deferred actions (before COMMIT); all are freed whatever happens. */
+static int deferred_run(crm_conn *c)
+{
+    int rc = CRM_OK;
+    /* Detach first: an action may write, and writes may defer more (run them too). */
+    while (c->ndeferred && rc == CRM_OK) {
+        deferred *run = c->deferred;
+        size_t n = c->ndeferred;
+        c->deferred = NULL;
+        c->ndeferred = c->capdeferred = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rc == CRM_OK) rc = run[i].fn(c, run[i].arg);
+            if (run[i].free_fn) run[i].free_fn(run[i].arg);
+        }
+        free(run);
+    }
+    if (rc) deferred_drop(c, 0);
+    return rc;
+}
+
+void crm_tx_before_commit(crm_conn *conn, int (*fn)(crm_conn *conn, void *arg), void *arg,
+                          void (*free_fn)(void *arg))
+{
+    if (conn->depth == 0) {
+        /* No transaction: nothing to wait for. */
+        fn(conn, arg);
+        if (free_fn) free_fn(arg);
+        return;
+    }
+    if (conn->ndeferred == conn->capdeferred) {
+        conn->capdeferred = conn->capdeferred ? conn->capdeferred * 2 : 16;
+        conn->deferred = crm_realloc(conn->deferred, conn->capdeferred * sizeof *conn->deferred);
+    }
+    conn->deferred[conn->ndeferred++] = (deferred){fn, arg, free_fn, conn->depth};
+}
+
 int crm_tx_begin(crm_conn *conn)
 {
     int rc;
@@ -774,10 +837,19 @@ int crm_tx_commit(crm_conn *conn)
         conn->depth--;
         for (size_t i = 0; i < conn->ncallbacks; i++)
             if (conn->callbacks[i].depth > conn->depth) conn->callbacks[i].depth = conn->depth;
+        for (size_t i = 0; i < conn->ndeferred; i++)
+            if (conn->deferred[i].depth > conn->depth) conn->deferred[i].depth = conn->depth;
         return CRM_OK;
     }
 
     if (sqlite3_get_autocommit(conn->db)) goto lost;
+    if ((rc = deferred_run(conn)) != CRM_OK) {
+        /* The transaction cannot commit without them: undo it all, keep the error. */
+        if (!sqlite3_get_autocommit(conn->db)) exec_raw(conn->db, "ROLLBACK");
+        conn->depth = 0;
+        conn->ncallbacks = 0;
+        return rc;
+    }
     rc = exec_raw(conn->db, "COMMIT");
     if (rc != SQLITE_OK) {
         /* Map before the rollback, which would replace SQLite's message. */
@@ -805,6 +877,7 @@ lost:
     /* SQLite rolled the whole transaction back itself (disk full, I/O error). */
     conn->depth = 0;
     conn->ncallbacks = 0;
+    deferred_drop(conn, 0);
     return crm_error_set(CRM_EINTERNAL, NULL,
                          "store: the transaction was rolled back by the database after an "
                          "earlier error");
@@ -818,12 +891,14 @@ void crm_tx_rollback(crm_conn *conn)
         /* Already rolled back by SQLite; only our bookkeeping is left to undo. */
         conn->depth = 0;
         conn->ncallbacks = 0;
+        deferred_drop(conn, 0);
         return;
     }
     if (conn->depth == 1) {
         if (exec_raw(conn->db, "ROLLBACK") != SQLITE_OK)
             crm_log(CRM_LOG_WARN, "store: rollback failed: %s", sqlite3_errmsg(conn->db));
         conn->ncallbacks = 0;
+        deferred_drop(conn, 0);
     } else {
         char sql[64];
         snprintf(sql, sizeof sql, "ROLLBACK TO s%d; RELEASE s%d", conn->depth, conn->depth);
@@ -831,6 +906,7 @@ void crm_tx_rollback(crm_conn *conn)
             crm_log(CRM_LOG_WARN, "store: rollback to savepoint failed: %s",
                     sqlite3_errmsg(conn->db));
         callbacks_drop(conn, conn->depth);
+        deferred_drop(conn, conn->depth);
     }
     conn->depth--;
 }

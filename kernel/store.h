@@ -122,6 +122,18 @@ int crm_tx_depth(crm_conn *conn);
 void crm_tx_on_commit(crm_conn *conn, void (*fn)(void *), void *arg);
 
 /*
+ * Run `fn(conn, arg)` just before the outermost COMMIT, in registration order,
+ * still inside the transaction: its writes commit with it, and its error fails
+ * the commit (everything rolls back). If the level that registered it rolls
+ * back, it is dropped instead. `free_fn(arg)` runs in every case afterwards.
+ * The record layer defers full-text index writes this way: FTS5 flushes its
+ * in-memory pending data at every SAVEPOINT, so writing the index row by row
+ * between per-row savepoints would make one index segment per row.
+ */
+void crm_tx_before_commit(crm_conn *conn, int (*fn)(crm_conn *conn, void *arg), void *arg,
+                          void (*free_fn)(void *arg));
+
+/*
  * Per-connection slot for other subsystems' per-thread state (keyed by a
  * small fixed index), freed with `free_fn` when the connection closes.
  */

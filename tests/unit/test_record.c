@@ -287,6 +287,18 @@ static void fts_follows_writes(void)
     CHECK_INT(count_rows("SELECT count(*) FROM \"test.contact:fts\" WHERE \"test.contact:fts\" "
                          "MATCH 'yola*'"), 1);
     json_decref(patch);
+    /* index writes wait for the commit, and go with a rollback */
+    crm_conn *conn = crm_store_conn(k->store);
+    REQUIRE(crm_tx_begin(conn) == CRM_OK);
+    kfix_create(k, "test.contact", "{\"name\":\"Quokka Island\"}");
+    crm_tx_rollback(conn);
+    REQUIRE(crm_tx_begin(conn) == CRM_OK);
+    kfix_create(k, "test.contact", "{\"name\":\"Wombat Burrow\"}");
+    REQUIRE(crm_tx_commit(conn) == CRM_OK);
+    CHECK_INT(count_rows("SELECT count(*) FROM \"test.contact:fts\" WHERE \"test.contact:fts\" "
+                         "MATCH 'quokk*'"), 0);
+    CHECK_INT(count_rows("SELECT count(*) FROM \"test.contact:fts\" WHERE \"test.contact:fts\" "
+                         "MATCH 'womba*'"), 1);
 }
 
 static void custom_field_at_run_time(void)

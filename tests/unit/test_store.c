@@ -449,6 +449,66 @@ static void test_on_commit(void)
     crm_store_close(s);
 }
 
+/* Deferred actions write inside the transaction just before COMMIT. */
+static int deferred_insert(crm_conn *c, void *arg)
+{
+    int64_t v = (int64_t)(intptr_t)arg;
+    if (v < 0) return crm_error_set(CRM_EINVALID, NULL, "deferred action %lld refused", (long long)v);
+    return crm_conn_exec_ints(c, "INSERT INTO core_setting(key, value) VALUES ('d' || ?1, ?1)", &v, 1);
+}
+
+static int nfreed;
+static void deferred_free(void *arg)
+{
+    (void)arg;
+    nfreed++;
+}
+
+static void test_before_commit(void)
+{
+    crm_store *s = open_fresh(2, 5000);
+    crm_conn *c;
+    int64_t n = -1;
+
+    REQUIRE(s != NULL);
+    c = crm_store_conn(s);
+    nfreed = 0;
+    REQUIRE(crm_tx_begin(c) == CRM_OK);
+    crm_tx_before_commit(c, deferred_insert, (void *)1, deferred_free);
+    REQUIRE(crm_tx_begin(c) == CRM_OK);
+    crm_tx_before_commit(c, deferred_insert, (void *)2, deferred_free);
+    CHECK_INT(crm_tx_commit(c), CRM_OK); /* released: moves up, still pending */
+    REQUIRE(crm_tx_begin(c) == CRM_OK);
+    crm_tx_before_commit(c, deferred_insert, (void *)3, deferred_free);
+    crm_tx_rollback(c); /* its level is undone: dropped */
+    CHECK_INT(nfreed, 1);
+    crm_conn_query_int(c, "SELECT count(*) FROM core_setting WHERE key LIKE 'd%'", &n, -1);
+    CHECK_INT(n, 0); /* nothing written before the commit */
+    CHECK_INT(crm_tx_commit(c), CRM_OK);
+    CHECK_INT(nfreed, 3);
+    crm_conn_query_int(c, "SELECT count(*) FROM core_setting WHERE key IN ('d1','d2')", &n, -1);
+    CHECK_INT(n, 2);
+    crm_conn_query_int(c, "SELECT count(*) FROM core_setting WHERE key = 'd3'", &n, -1);
+    CHECK_INT(n, 0);
+
+    /* A failing action fails the commit: the whole transaction is undone, the error kept. */
+    REQUIRE(crm_tx_begin(c) == CRM_OK);
+    int64_t v = 9;
+    crm_conn_exec_ints(c, "INSERT INTO core_setting(key, value) VALUES ('x' || ?1, ?1)", &v, 1);
+    crm_tx_before_commit(c, deferred_insert, (void *)-1, deferred_free);
+    CHECK_INT(crm_tx_commit(c), CRM_EINVALID);
+    CHECK_HAS(crm_error_last()->message, "deferred action -1 refused");
+    CHECK_INT(crm_tx_depth(c), 0);
+    crm_conn_query_int(c, "SELECT count(*) FROM core_setting WHERE key = 'x9'", &n, -1);
+    CHECK_INT(n, 0);
+    /* and nothing leaks into the next transaction */
+    nfreed = 0;
+    REQUIRE(crm_tx_begin(c) == CRM_OK);
+    CHECK_INT(crm_tx_commit(c), CRM_OK);
+    CHECK_INT(nfreed, 0);
+    crm_store_close(s);
+}
+
 static void test_error_mapping(void)
 {
     crm_store *s = open_fresh(2, 5000);
@@ -795,6 +855,7 @@ int main(void)
     RUN(test_nested_transactions);
     RUN(test_committed_is_durable_across_connections);
     RUN(test_on_commit);
+    RUN(test_before_commit);
     RUN(test_error_mapping);
     RUN(test_error_preserved_across_rollback);
     RUN(test_busy_maps_to_ebusy);
