@@ -26,6 +26,13 @@
 #define RULE_JSON_DEPTH 100       /* nesting of values crossing into / out of Lua */
 #define RULE_STR_SUBJECT_MAX 65536 /* string.find/match/gmatch/gsub subjects */
 #define RULE_STR_QUANT_MAX 3      /* quantifiers in one pattern */
+/*
+ * Lua's matcher backtracks: with q quantifiers, a match attempt can take about
+ * n^q steps on an n-byte subject, and an unanchored search tries n start
+ * positions. One C call cannot be interrupted by the instruction hook, so the
+ * estimate n^(q + unanchored) must stay under this many steps (tens of ms).
+ */
+#define RULE_STR_STEPS_MAX 5e7
 #define RULE_STR_REP_MAX (1 << 20) /* string.rep results */
 #define RULE_CALL_DEPTH_MAX 4000  /* Lua call levels before "stack overflow" */
 #define RULE_NEST_MAX 12          /* rule runs nested in one thread (cascade bound is 8) */

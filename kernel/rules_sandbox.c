@@ -333,6 +333,16 @@ static void check_pattern_call(lua_State *L, const char *fn, bool may_be_plain)
     if (q > RULE_STR_QUANT_MAX)
         luaL_error(L, "string.%s: a pattern with %d quantifiers is over the limit of %d in rules",
                    fn, q, RULE_STR_QUANT_MAX);
+    /* gmatch and gsub try every position whatever the pattern; find and match unless "^". */
+    bool anchored = pn > 0 && p[0] == '^' && (strcmp(fn, "find") == 0 || strcmp(fn, "match") == 0);
+    int factors = q + (anchored ? 0 : 1);
+    double steps = 1;
+    for (int i = 0; q > 0 && i < factors; i++) steps *= (double)(n ? n : 1);
+    if (q > 0 && steps > RULE_STR_STEPS_MAX)
+        luaL_error(L,
+                   "string.%s: a pattern with %d quantifier%s on a %d-byte subject could run too "
+                   "long in a rule; shorten the subject, use fewer quantifiers, or anchor it with ^",
+                   fn, q, q == 1 ? "" : "s", (int)n);
 }
 
 static int sb_find(lua_State *L)

@@ -231,6 +231,16 @@ static void l5_string_calls_bounded(void)
     m = probe("local s = ('a'):rep(100) crm.reject('x', tostring(s:find('aaa', 1, true)) .. ' ' ..\n"
               "  tostring(('x'):rep(10, ',')))");
     CHECK_STR(m, "1 x,x,x,x,x,x,x,x,x,x");
+    /* within both limits, but backtracking would take ~n^4 steps: refused before it runs */
+    m = probe("local ok, e = pcall(string.find, ('a'):rep(60000), '.-.-.-b')\n"
+              "crm.reject('x', tostring(ok) .. ' ' .. tostring(e))");
+    CHECK_HAS(m, "false ");
+    CHECK_HAS(m, "could run too long");
+    /* an anchored pattern costs one factor less; common uses on a few KB still work */
+    m = probe("local n = 0 for w in ('word '):rep(1000):gmatch('%a+') do n = n + 1 end\n"
+              "local a = ('7'):rep(60000):find('^%d+$')\n"
+              "crm.reject('x', n .. ' ' .. tostring(a))");
+    CHECK_STR(m, "1000 1");
     /* the method form goes through the same checks */
     m = probe("local ok, e = pcall(function() return (('a'):rep(70000)):match('a') end)\n"
               "crm.reject('x', tostring(e))");
