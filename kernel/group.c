@@ -170,6 +170,11 @@ void crm_group_close(crm_group *g)
 {
     if (!g) return;
     pthread_mutex_lock(&g->lock);
+    /* One line for operators (and bench/http_bench.py): how well writes were batched. */
+    if (g->batches)
+        crm_log(CRM_LOG_INFO, "group commit: %llu jobs in %llu batches (mean %.2f per commit)",
+                (unsigned long long)g->jobs, (unsigned long long)g->batches,
+                (double)g->jobs / (double)g->batches);
     g->stop = true;
     pthread_cond_signal(&g->work);
     bool started = g->started;
