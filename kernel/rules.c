@@ -768,8 +768,8 @@ ruleset *rules_parse_files(crm_rules *r, rule_file *files, int nfiles, json_t *e
         const char *path = files[ru->file].path;
         if (!ru->error && ru->name) {
             for (int j = 0; j < i; j++) {
-                const rule *o = acc.rules[j];
-                if (o->name && strcmp(o->name, ru->name) == 0) {
+                const rule *o = acc.rules[j]; /* NULL: an unnamed rule, already freed */
+                if (o && o->name && strcmp(o->name, ru->name) == 0) {
                     ru->error = crm_sprintf("duplicate rule name (first declared at %s:%d)",
                                             files[o->file].path, o->line);
                     break;

@@ -184,7 +184,13 @@ def test_webhook_retry_after_failure(srv):
            "signature with the generated secret")
         body = json.loads(reqs[1]["body"])
         eq((body["topic"], body["id"]), (TEAM + ".created", team["id"]), "the event")
-        d = status(srv.get("/api/v1/webhooks/%d/deliveries" % r.json["id"]), 200).json["data"]
+        # the attempt is recorded after the receiver answered it: poll for it
+        deadline = time.time() + 10
+        while True:
+            d = status(srv.get("/api/v1/webhooks/%d/deliveries" % r.json["id"]), 200).json["data"]
+            if len(d) >= 2 or time.time() > deadline:
+                break
+            time.sleep(0.05)
         eq([(x["attempt"], x["status"]) for x in reversed(d)], [(1, 500), (2, 200)],
            "attempts (newest first)")
         eq(d[1]["error"], "HTTP 500", "error of the failed attempt")
