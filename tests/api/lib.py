@@ -71,8 +71,19 @@ class Server:
 
     def start(self):
         self.log = open(self.log_path, "ab")
+        # Hermetic: no plugins and no site rules from the working directory unless a test
+        # names them (make test runs some suites from the repository root).
+        args = list(self.extra_args)
+        if "--conf" not in args:
+            empty_conf = os.path.join(self.dir, "empty-plugins.conf")
+            open(empty_conf, "a").close()
+            args += ["--conf", empty_conf]
+        if "--scripts" not in args:
+            empty_scripts = os.path.join(self.dir, "no-scripts")
+            os.makedirs(empty_scripts, exist_ok=True)
+            args += ["--scripts", empty_scripts]
         self.proc = subprocess.Popen(
-            [CRM, "--data", self.data, "serve", "--listen", "127.0.0.1:0"] + self.extra_args,
+            [CRM, "--data", self.data, "serve", "--listen", "127.0.0.1:0"] + args,
             stdout=subprocess.PIPE, stderr=self.log, env=self.env)
         deadline = time.time() + 20
         line = b""
