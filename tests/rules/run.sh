@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/rules/run.sh — the shipped example rules through the admin tools:
-# `crm rules test` on scripts/tests/*_test.lua (each t.test counts), and
+# `crm rules test` on scripts/examples/tests/*_test.lua (each t.test counts), and
 # `crm rules check` on good and broken files. Last line: "rules: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
@@ -10,7 +10,7 @@ WORK=$(mktemp -d /tmp/crm-rules-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 passed=0; failed=0
 
-out=$("$CRM" rules test scripts/tests/*_test.lua 2>&1); rc=$?
+out=$("$CRM" rules test scripts/examples/tests/*_test.lua 2>&1); rc=$?
 echo "$out"
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -1)
 if [ -z "$line" ]; then failed=$((failed + 1)); echo "not ok crm rules test: no summary (exit $rc)"
@@ -22,7 +22,7 @@ fi
 check() { if ( set +e; "$1" ); then passed=$((passed + 1)); echo "ok $1"; else failed=$((failed + 1)); echo "not ok $1"; fi; }
 
 shipped_rules_pass_check() {
-  "$CRM" --data "$WORK/none" rules check scripts/*.lua >"$WORK/out" 2>&1 || { cat "$WORK/out"; return 1; }
+  "$CRM" --data "$WORK/none" rules check scripts/examples/*.lua >"$WORK/out" 2>&1 || { cat "$WORK/out"; return 1; }
   grep -q "no errors" "$WORK/out"
 }
 
