@@ -30,4 +30,52 @@ int crmp_retain_init(void);
 /* quality.c: duplicates, merge, GDPR export and erase. */
 int crmp_quality_init(void);
 
+
+/* ---- Helpers every area may use (crm.c) ---- */
+
+/* Called with each record (borrowed); a non-zero return stops the walk and is returned. */
+typedef int (*crmp_each_fn)(json_t *record, void *arg);
+/*
+ * Walk every record of `type` matching `query` (list parameters as in
+ * host->record_find; borrowed, may be NULL) with `ctx`'s permissions, page
+ * by page along the cursor. Returns CRM_OK, a record_find error, or fn's.
+ */
+int crmp_each(crm_ctx *ctx, const char *type, json_t *query, crmp_each_fn fn, void *arg);
+/* A decimal field's value ("1234.50", a number, or null) in cents; 0 when absent. */
+int64_t crmp_cents(json_t *decimal);
+/* Cents as a new JSON string "1234.50". */
+json_t *crmp_money(int64_t cents);
+/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" as seconds since the epoch (UTC), or -1. */
+int64_t crmp_time(const char *text);
+/* Seconds since the epoch as "YYYY-MM-DDTHH:MM:SSZ" into out[21]. */
+void crmp_datetime(int64_t t, char out[21]);
+
+/* ---- The pipeline (sales.c; settings pipeline.stages = name:probability,...) ---- */
+
+typedef struct crmp_stage {
+    char name[65];
+    int probability; /* 0..100; 100 is won, 0 is lost: both close the deal */
+} crmp_stage;
+/* The stages in pipeline order (valid after crmp_sales_init), and their count. */
+const crmp_stage *crmp_stages(int *n);
+/* The stage named `name`, or NULL. */
+const crmp_stage *crmp_stage_find(const char *name);
+/* Whether a stage closes a deal (probability 0 or 100), and whether it wins it. */
+int crmp_stage_closed(const crmp_stage *stage);
+int crmp_stage_won(const crmp_stage *stage);
+
+/* ---- Helpers shared by service.c, retain.c and quality.c (defined in service.c) ---- */
+
+/* A record id from text (a positive integer): 1, or 0 when it is not one. */
+int crmp_parse_id(const char *text, int64_t *out);
+/* The route's placeholder `name` as a record id; CRM_EINVALID naming it otherwise. */
+int crmp_id_param(crm_req *req, const char *name, int64_t *out);
+/* A record id from JSON (a positive integer): 1, or 0 when it is not one. */
+int crmp_json_id(json_t *value, int64_t *out);
+/* The user named by setting `key` (a user id or a username); 0 when unset or unknown. */
+int64_t crmp_setting_user(crm_ctx *ctx, const char *key);
+/* A note activity on a record (the plugin's audit trail next to the kernel's history). */
+int crmp_log_activity(crm_ctx *ctx, const char *related_type, int64_t related_id,
+                      const char *subject, const char *body);
+
 #endif
