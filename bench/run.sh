@@ -4,7 +4,7 @@
 #   BENCH_ROWS=100000 bash bench/run.sh     a smaller data set (default 1000000)
 #   BENCH_REPS=3                            runs of each kernel figure (median reported)
 #   BENCH_HTTP_REPS=3                       runs of each wrk figure
-#   BENCH_SKIP=kernel|http                  leave one section out (its REPORT.md part stays)
+#   BENCH_SKIP=kernel|rules|http|startup    leave one section out (its REPORT.md part stays)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,9 @@ cc $CFLAGS_B $(pkg-config --cflags jansson sqlite3) \
 cc $CFLAGS_B $(pkg-config --cflags jansson sqlite3) \
    -o $BUILD/bench/http_tool bench/http_tool.c $BUILD/libcrm.a \
    $(pkg-config --libs $PKGS) -ldl -lm -pthread
+cc $CFLAGS_B $(pkg-config --cflags jansson lua5.4) \
+   -o $BUILD/bench/rules_bench bench/rules_bench.c $BUILD/libcrm.a \
+   $(pkg-config --libs $PKGS) -ldl -lm -pthread
 cc $CFLAGS_B $(pkg-config --cflags libmicrohttpd) -o $BUILD/bench/baseline_mhd bench/baseline_mhd.c \
    $(pkg-config --libs libmicrohttpd) -pthread
 cc $CFLAGS_B $(pkg-config --cflags libmicrohttpd jansson sqlite3) \
@@ -35,7 +38,14 @@ if [ "${BENCH_SKIP:-}" != kernel ]; then
   BENCH_REPS=${BENCH_REPS:-3} $BUILD/bench/kernel_bench
 fi
 echo "bench: kernel section done in $(( $(date +%s) - start )) s"
+if [ "${BENCH_SKIP:-}" != rules ]; then
+  BENCH_REPS=${BENCH_REPS:-5} $BUILD/bench/rules_bench
+fi
 if [ "${BENCH_SKIP:-}" != http ]; then
   python3 bench/http_bench.py
+fi
+if [ "${BENCH_SKIP:-}" != startup ]; then
+  make --no-print-directory BUILD=$BUILD OPT="-O2 -DNDEBUG" plugins >/dev/null
+  BUILD=$BUILD python3 bench/startup_bench.py
 fi
 echo "bench: done in $(( $(date +%s) - start )) s"

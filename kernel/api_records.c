@@ -192,13 +192,18 @@ static int list_records(crm_req *req, void *udata)
 /*
  * Writes go through the kernel's group committer (group.h): concurrent
  * requests share one COMMIT, so at synchronous=FULL one fsync acknowledges a
- * batch. The request's thread waits; the write runs on the committer thread
- * with the request's context.
+ * batch. The request does not hold a pool thread while it waits: its
+ * connection is suspended (crm_req_defer), the committer runs the write and,
+ * after the commit, sets the reply and resumes the connection. The write runs
+ * with a principal of its own: the pool thread's cached one keeps serving
+ * other requests meanwhile.
  */
 enum { WRITE_CREATE, WRITE_UPDATE, WRITE_DELETE, WRITE_RESTORE };
 
 typedef struct write_job {
-    crm_ctx *ctx;
+    crm_req *req;
+    crm_ctx ctx;
+    crm_principal *who;
     int op;
     const char *type;
     int64_t id, version;
@@ -209,38 +214,73 @@ static int run_write(void *arg)
 {
     write_job *w = arg;
     switch (w->op) {
-    case WRITE_CREATE: return crm_record_create(w->ctx, w->type, w->body, &w->out);
-    case WRITE_UPDATE: return crm_record_update(w->ctx, w->type, w->id, w->body, w->version, &w->out);
-    case WRITE_DELETE: return crm_record_delete(w->ctx, w->type, w->id, w->version);
-    default: return crm_record_restore(w->ctx, w->type, w->id, &w->out);
+    case WRITE_CREATE: return crm_record_create(&w->ctx, w->type, w->body, &w->out);
+    case WRITE_UPDATE:
+        return crm_record_update(&w->ctx, w->type, w->id, w->body, w->version, &w->out);
+    case WRITE_DELETE: return crm_record_delete(&w->ctx, w->type, w->id, w->version);
+    default: return crm_record_restore(&w->ctx, w->type, w->id, &w->out);
     }
 }
 
-static int write_grouped(write_job *w)
+static int reply_record(crm_req *req, int status, json_t *record);
+
+/* On the committer thread, after the batch committed (rc 0) or failed. */
+static void write_done(void *arg, int rc)
 {
-    int rc = crm_group_run(w->ctx->k->group, run_write, w);
+    write_job *w = arg;
+    crm_req *req = w->req;
     if (rc) {
         json_decref(w->out);
-        w->out = NULL;
+        crm_req_reply_failure(req, rc);
+    } else if (w->op == WRITE_DELETE) {
+        crm_req_reply_data(req, 204, "application/json", "", 0);
+    } else {
+        if (w->op == WRITE_CREATE) {
+            char loc[CRM_NAME_MAX * 2 + 48];
+            snprintf(loc, sizeof loc, "/api/v1/records/%s/%lld", w->type,
+                     (long long)json_integer_value(json_object_get(w->out, "id")));
+            crm_req_set_header(req, "Location", loc);
+        }
+        reply_record(req, w->op == WRITE_CREATE ? 201 : 200, w->out);
     }
-    return rc;
+    w->out = NULL;
+    crm_principal_free(w->who);
+    crm_req_resume(req);
+}
+
+/* Start a write: the reply is set later, by write_done. */
+static int write_deferred(crm_req *req, int op, const char *type, int64_t id, int64_t version,
+                          json_t *body)
+{
+    crm_kernel *k = crm_req_ctx(req)->k;
+    write_job *w = crm_req_alloc(req, sizeof *w);
+    int rc;
+    memset(w, 0, sizeof *w);
+    if ((rc = crm_principal_load(k->perm, crm_req_user(req), &w->who))) return rc;
+    crm_ctx_init(&w->ctx, k, w->who, NULL);
+    w->req = req;
+    w->op = op;
+    w->type = type;
+    w->id = id;
+    w->version = version;
+    w->body = body;
+    /* Suspend first, so that the committer's resume can never come before it. */
+    crm_req_defer(req);
+    if ((rc = crm_group_submit(k->group, run_write, w, write_done, w))) {
+        crm_principal_free(w->who);
+        crm_req_reply_failure(req, rc);
+        crm_req_resume(req);
+    }
+    return CRM_OK;
 }
 
 static int create_record(crm_req *req, void *udata)
 {
-    crm_ctx *ctx = crm_req_ctx(req);
     const crm_type *t;
-    json_t *body, *out = NULL;
+    json_t *body;
     int rc;
     if ((rc = path_type(req, &t)) || (rc = body_object(req, &body))) return rc;
-    write_job w = {.ctx = ctx, .op = WRITE_CREATE, .type = t->name, .body = body};
-    if ((rc = write_grouped(&w))) return rc;
-    out = w.out;
-    char loc[CRM_NAME_MAX * 2 + 48];
-    snprintf(loc, sizeof loc, "/api/v1/records/%s/%lld", t->name,
-             (long long)json_integer_value(json_object_get(out, "id")));
-    crm_req_set_header(req, "Location", loc);
-    return reply_record(req, 201, out);
+    return write_deferred(req, WRITE_CREATE, t->name, 0, 0, body);
 }
 
 /* The {type} and {id} of a record path. */
@@ -266,15 +306,12 @@ static int patch_record(crm_req *req, void *udata)
 {
     const crm_type *t;
     int64_t id, version;
-    json_t *body, *out = NULL;
+    json_t *body;
     int rc;
     if ((rc = record_path(req, &t, &id)) || (rc = if_match(req, &version)) ||
         (rc = body_object(req, &body)))
         return rc;
-    write_job w = {crm_req_ctx(req), WRITE_UPDATE, t->name, id, version, body, NULL};
-    if ((rc = write_grouped(&w))) return rc;
-    out = w.out;
-    return reply_record(req, 200, out);
+    return write_deferred(req, WRITE_UPDATE, t->name, id, version, body);
 }
 
 static int delete_record(crm_req *req, void *udata)
@@ -283,22 +320,16 @@ static int delete_record(crm_req *req, void *udata)
     int64_t id, version;
     int rc;
     if ((rc = record_path(req, &t, &id)) || (rc = if_match(req, &version))) return rc;
-    write_job w = {crm_req_ctx(req), WRITE_DELETE, t->name, id, version, NULL, NULL};
-    if ((rc = write_grouped(&w))) return rc;
-    return crm_req_reply_data(req, 204, "application/json", "", 0);
+    return write_deferred(req, WRITE_DELETE, t->name, id, version, NULL);
 }
 
 static int restore_record(crm_req *req, void *udata)
 {
     const crm_type *t;
     int64_t id;
-    json_t *out = NULL;
     int rc;
     if ((rc = record_path(req, &t, &id))) return rc;
-    write_job w = {crm_req_ctx(req), WRITE_RESTORE, t->name, id, 0, NULL, NULL};
-    if ((rc = write_grouped(&w))) return rc;
-    out = w.out;
-    return reply_record(req, 200, out);
+    return write_deferred(req, WRITE_RESTORE, t->name, id, 0, NULL);
 }
 
 static int record_history(crm_req *req, void *udata)

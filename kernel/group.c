@@ -15,6 +15,8 @@ typedef struct job {
     char *message; /* the error carried back to the caller's thread */
     char *field;
     char *name;
+    void (*done_fn)(void *, int); /* submitted jobs: called after the batch, then freed */
+    void *done_arg;
     struct job *next;
 } job;
 
@@ -119,10 +121,32 @@ static void *committer(void *arg)
 
         run_batch(g, batch);
 
+        /*
+         * Submitted jobs learn their result here, on this thread, after the
+         * commit; they are taken out of the batch first (they are freed), so
+         * what is left is the waiting callers' jobs, on their stacks.
+         */
+        job *waiting = NULL, **tail = &waiting;
+        for (job *j = batch, *next; j; j = next) {
+            next = j->next;
+            if (!j->done_fn) {
+                *tail = j;
+                tail = &j->next;
+                continue;
+            }
+            if (j->rc) crm_error_set_named(j->rc, j->name, j->field, "%s", j->message);
+            else crm_error_clear();
+            j->done_fn(j->done_arg, j->rc);
+            free(j->message);
+            free(j->field);
+            free(j->name);
+            free(j);
+        }
+        *tail = NULL;
         pthread_mutex_lock(&g->lock);
         g->batches++;
         g->jobs += (uint64_t)n;
-        for (job *j = batch; j; j = j->next) j->done = true;
+        for (job *j = waiting; j; j = j->next) j->done = true;
         pthread_cond_broadcast(&g->done);
     }
     pthread_mutex_unlock(&g->lock);
@@ -130,25 +154,31 @@ static void *committer(void *arg)
     return NULL;
 }
 
+/* Queue `j` (starting the committer on first use). Called with the lock held. */
+static int enqueue(crm_group *g, job *j)
+{
+    if (g->stop) return crm_error_set(CRM_EBUSY, NULL, "the server is shutting down");
+    if (!g->started) {
+        if (pthread_create(&g->thread, NULL, committer, g) != 0)
+            return crm_error_set(CRM_EINTERNAL, NULL, "cannot start the committer thread");
+        g->started = true;
+    }
+    if (g->tail) g->tail->next = j;
+    else g->head = j;
+    g->tail = j;
+    pthread_cond_signal(&g->work);
+    return CRM_OK;
+}
+
 int crm_group_run(crm_group *g, int (*fn)(void *arg), void *arg)
 {
     job j = {.fn = fn, .arg = arg};
     pthread_mutex_lock(&g->lock);
-    if (g->stop) {
+    int rc = enqueue(g, &j);
+    if (rc) {
         pthread_mutex_unlock(&g->lock);
-        return crm_error_set(CRM_EBUSY, NULL, "the server is shutting down");
+        return rc;
     }
-    if (!g->started) {
-        if (pthread_create(&g->thread, NULL, committer, g) != 0) {
-            pthread_mutex_unlock(&g->lock);
-            return crm_error_set(CRM_EINTERNAL, NULL, "cannot start the committer thread");
-        }
-        g->started = true;
-    }
-    if (g->tail) g->tail->next = &j;
-    else g->head = &j;
-    g->tail = &j;
-    pthread_cond_signal(&g->work);
     while (!j.done) pthread_cond_wait(&g->done, &g->lock);
     pthread_mutex_unlock(&g->lock);
     if (j.rc) crm_error_set_named(j.rc, j.name, j.field, "%s", j.message);
@@ -156,6 +186,21 @@ int crm_group_run(crm_group *g, int (*fn)(void *arg), void *arg)
     free(j.field);
     free(j.name);
     return j.rc;
+}
+
+int crm_group_submit(crm_group *g, int (*fn)(void *arg), void *arg,
+                     void (*done)(void *done_arg, int rc), void *done_arg)
+{
+    job *j = crm_calloc(1, sizeof *j);
+    j->fn = fn;
+    j->arg = arg;
+    j->done_fn = done;
+    j->done_arg = done_arg;
+    pthread_mutex_lock(&g->lock);
+    int rc = enqueue(g, j);
+    pthread_mutex_unlock(&g->lock);
+    if (rc) free(j);
+    return rc;
 }
 
 void crm_group_stats(crm_group *g, uint64_t *batches, uint64_t *jobs)

@@ -32,6 +32,17 @@ void crm_group_close(crm_group *g);
  */
 int crm_group_run(crm_group *g, int (*fn)(void *arg), void *arg);
 
+/*
+ * The same without waiting: `fn(arg)` runs on the committer thread in a
+ * batch, and once the batch has committed (or failed) `done(done_arg, rc)` is
+ * called on the committer thread with the job's result, this thread's error
+ * set to the job's. No request waits with a thread blocked, so any number of
+ * writers can share one commit (the HTTP layer suspends the connection).
+ * Errors: CRM_EBUSY when the committer is stopping (done is not called).
+ */
+int crm_group_submit(crm_group *g, int (*fn)(void *arg), void *arg,
+                     void (*done)(void *done_arg, int rc), void *done_arg);
+
 /* Counters since open: batches committed and jobs run (jobs / batches = mean batch). */
 void crm_group_stats(crm_group *g, uint64_t *batches, uint64_t *jobs);
 

@@ -451,6 +451,31 @@ bool crm_req_https(crm_req *req)
     return p && strcasecmp(p, "https") == 0;
 }
 
+int crm_req_reply_failure(crm_req *req, int code)
+{
+    crm_http__reply_error(req, code);
+    return CRM_OK;
+}
+
+/*
+ * Deferred replies (MHD suspend/resume). The handler suspends its connection
+ * here, inside the access callback as MHD requires, before handing the work
+ * to another thread; that thread sets the reply and calls crm_req_resume,
+ * after which MHD calls the access callback again and on_access queues the
+ * reply. Resuming before the handler has even returned is fine: MHD acts on
+ * it from its event loop, after the callback.
+ */
+void crm_req_defer(crm_req *req)
+{
+    req->deferred = true;
+    MHD_suspend_connection(req->mc);
+}
+
+void crm_req_resume(crm_req *req)
+{
+    MHD_resume_connection(req->mc);
+}
+
 static void add_std_headers(crm_req *req, struct MHD_Response *resp)
 {
     const char *ct = req->content_type;
@@ -924,6 +949,8 @@ static enum MHD_Result req_finish(crm_req *req)
          * not ride on its failure. */
         req->headers = NULL;
         crm_http__reply_error(req, rc);
+    } else if (req->deferred) {
+        return MHD_YES; /* suspended: the reply comes with crm_req_resume */
     } else if (!req->resp) {
         crm_log(CRM_LOG_ERROR, "http: handler of %s %s returned without a reply (bug)", req->method,
                 req->route->pattern);
@@ -992,6 +1019,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         req->mc = mc;
         return req_begin(req, method);
     }
+    if (req->deferred) return queue_reply(req); /* resumed: the reply is ready */
     if (*upload_size > 0) return req_body(req, upload_data, upload_size);
     if (req->replied_early) return MHD_YES;
     return req_finish(req);
@@ -1127,7 +1155,9 @@ int crm_http_start(crm_http *h)
     struct sockaddr_storage ss;
     struct addrinfo hints, *ai = NULL;
     char portstr[8];
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* Suspend/resume: a write's connection waits for its group commit without a thread. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     unsigned threads = h->opts.threads > 0 ? (unsigned)h->opts.threads : 0;
     int gai;
 

@@ -143,6 +143,23 @@ bool crm_req_https(crm_req *req);
 int crm_req_reply_error(crm_req *req, int status, const char *code, const char *field,
                         const char *fmt, ...) CRM_PRINTF(5, 6);
 
+/*
+ * Reply with the JSON error for `code` from this thread's last error, as the
+ * server does when a handler returns an error. Returns CRM_OK.
+ */
+int crm_req_reply_failure(crm_req *req, int code);
+
+/*
+ * Deferred replies. A handler that hands its work to another thread calls
+ * crm_req_defer (the connection is suspended: no pool thread waits) and
+ * returns CRM_OK without replying. Later, on any thread, exactly one reply is
+ * set (crm_req_reply_*), then crm_req_resume: the server sends it. The request
+ * and its memory stay valid until then. Used by writes, which wait for their
+ * group commit (group.h).
+ */
+void crm_req_defer(crm_req *req);
+void crm_req_resume(crm_req *req);
+
 /* libmicrohttpd's version string, for the start-up log. */
 const char *crm_http_library_version(void);
 

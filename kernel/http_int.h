@@ -108,6 +108,7 @@ struct crm_req {
     int64_t t0_us;
 
     bool started, counted_upload, replied_early, counted_status;
+    bool deferred; /* the reply comes from another thread (crm_req_defer) */
     route *route;
     handler *handler;
     int early_status; /* an error found on the first call, answered on the last */
