@@ -98,7 +98,14 @@ class Server:
 
 def crm_server(data, logname):
     # --per-ip: wrk's 64 connections all come from 127.0.0.1 (the default allows 32).
-    return Server([CRM, "--data", data, "serve", "--listen", "127.0.0.1:0", "--per-ip", "256"],
+    # --conf/--scripts: the kernel alone, whatever plugins.conf and scripts/ of the
+    # working directory enable (the bench data set declares its own crm.contact).
+    empty = os.path.join(BUILD, "bench", "empty")
+    os.makedirs(empty, exist_ok=True)
+    conf = os.path.join(empty, "plugins.conf")
+    open(conf, "a").close()
+    return Server([CRM, "--data", data, "serve", "--listen", "127.0.0.1:0", "--per-ip", "256",
+                   "--conf", conf, "--scripts", empty],
                   os.path.join(BUILD, "bench", logname))
 
 

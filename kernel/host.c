@@ -375,6 +375,12 @@ static int host_record_delete(crm_ctx *ctx, const char *type, int64_t id)
     return crm_record_delete(ctx, type, id, 0);
 }
 
+static int host_record_forget(crm_ctx *ctx, const char *type, int64_t id, json_t *fields)
+{
+    if (!ctx) return crm_error_set(CRM_EINVALID, NULL, "record_forget: no context");
+    return crm_record_forget(ctx, type, id, fields);
+}
+
 static int64_t host_ctx_user(crm_ctx *ctx)
 {
     return ctx ? crm_principal_user(ctx->who) : 0;
@@ -680,6 +686,7 @@ static const crm_host_api host_api = {
     .field_rename = host_field_rename,
     .installed_version = host_installed_version,
     .demo = host_demo,
+    .record_forget = host_record_forget,
 };
 
 const crm_host_api *crm_host__api(void)

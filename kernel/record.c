@@ -1001,3 +1001,113 @@ int crm_record_history(crm_ctx *ctx, const char *type, int64_t id, json_t **out)
     *out = list;
     return CRM_OK;
 }
+
+/* ---- Forgetting (GDPR erase) ---- */
+
+/* Replace the listed fields' values in `obj` (an object, or absent) by "[erased]". */
+static bool erase_values(json_t *obj, json_t *fields)
+{
+    bool changed = false;
+    size_t i;
+    json_t *f;
+    if (!json_is_object(obj)) return false;
+    json_array_foreach(fields, i, f) {
+        json_t *v = json_object_get(obj, json_string_value(f));
+        if (!v || json_is_null(v)) continue;
+        json_object_set_new(obj, json_string_value(f), json_string("[erased]"));
+        changed = true;
+    }
+    return changed;
+}
+
+/* Rewrite the JSON column `col` of `table` for the record's rows, erasing per `edit`. */
+static int rewrite_rows(crm_ctx *ctx, const char *select_sql, const char *update_sql,
+                        const char *type, int64_t id, json_t *fields, bool history)
+{
+    crm_conn *conn = crm_ctx_conn(ctx);
+    crm_stmt *st;
+    json_t *edits = json_array();
+    int rc = crm_stmt_prepare(conn, &st, select_sql);
+    if (rc) goto done;
+    crm_stmt_bind_text(st, 1, type, -1);
+    crm_stmt_bind_int(st, 2, id);
+    while ((rc = crm_stmt_step(st)) == 1) {
+        json_t *doc = json_loads(crm_stmt_column_text(st, 1), 0, NULL);
+        bool changed = false;
+        if (history) {
+            /* {"field": [old, new]} */
+            size_t i;
+            json_t *f;
+            json_array_foreach(fields, i, f) {
+                json_t *pair = json_object_get(doc, json_string_value(f));
+                for (size_t k = 0; json_is_array(pair) && k < json_array_size(pair); k++)
+                    if (!json_is_null(json_array_get(pair, k))) {
+                        json_array_set_new(pair, k, json_string("[erased]"));
+                        changed = true;
+                    }
+            }
+        } else {
+            /* {"record": {...}, "old": {...}, ...} */
+            changed = erase_values(json_object_get(doc, "record"), fields);
+            changed = erase_values(json_object_get(doc, "old"), fields) || changed;
+        }
+        if (changed) {
+            char *text = json_dumps(doc, JSON_COMPACT);
+            json_array_append_new(edits, json_pack("[I,s]", (json_int_t)crm_stmt_column_int(st, 0),
+                                                   text));
+            free(text);
+        }
+        json_decref(doc);
+    }
+    crm_stmt_done(st);
+    if (rc < 0) goto done;
+    rc = CRM_OK;
+    size_t i;
+    json_t *e;
+    json_array_foreach(edits, i, e) {
+        if ((rc = crm_stmt_prepare(conn, &st, update_sql))) goto done;
+        crm_stmt_bind_text(st, 1, json_string_value(json_array_get(e, 1)), -1);
+        crm_stmt_bind_int(st, 2, json_integer_value(json_array_get(e, 0)));
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        if (rc < 0) goto done;
+        rc = CRM_OK;
+    }
+done:
+    json_decref(edits);
+    return rc;
+}
+
+int crm_record_forget(crm_ctx *ctx, const char *type, int64_t id, json_t *fields)
+{
+    const crm_type *t;
+    int rc;
+    if (!crm_principal_is_admin(ctx->who))
+        return crm_error_set(CRM_EDENIED, NULL, "only an admin may erase recorded values");
+    if ((rc = crm_record__type(ctx, type, &t))) return rc;
+    if (!json_is_array(fields))
+        return crm_error_set(CRM_EINVALID, NULL, "the fields to forget must be a JSON array");
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f) {
+        if (!json_is_string(f) || !crm_type_field(t, json_string_value(f)))
+            return crm_error_set(CRM_EINVALID, json_is_string(f) ? json_string_value(f) : NULL,
+                                 "type %s has no field \"%s\"", t->name,
+                                 json_is_string(f) ? json_string_value(f) : "");
+    }
+    crm_conn *conn = crm_ctx_conn(ctx);
+    if ((rc = crm_tx_begin(conn))) return rc;
+    rc = rewrite_rows(ctx, "SELECT id, changes FROM core_history WHERE type = ? AND record_id = ?",
+                      "UPDATE core_history SET changes = ? WHERE id = ?", t->name, id, fields,
+                      true);
+    if (!rc)
+        rc = rewrite_rows(ctx,
+                          "SELECT seq, payload FROM core_outbox WHERE type = ? AND record_id = ?",
+                          "UPDATE core_outbox SET payload = ? WHERE seq = ?", t->name, id, fields,
+                          false);
+    if (rc) {
+        crm_tx_rollback(conn);
+        return rc;
+    }
+    return crm_tx_commit(conn);
+}

@@ -50,6 +50,17 @@ int crm_record_restore(crm_ctx *ctx, const char *type, int64_t id, json_t **out)
  */
 int crm_record_history(crm_ctx *ctx, const char *type, int64_t id, json_t **out);
 
+/*
+ * Forget values (GDPR erase): in every history row and every outbox event of
+ * record `id`, replace the values of `fields` (a JSON array of names) with
+ * "[erased]". The record itself is changed with crm_record_update first (that
+ * update's own history row holds the old values too: forget after it). In the
+ * caller's transaction. Events already delivered to webhooks cannot be
+ * recalled. Admins only.
+ * Errors: CRM_EDENIED, CRM_EINVALID (unknown type or field, not an array).
+ */
+int crm_record_forget(crm_ctx *ctx, const char *type, int64_t id, json_t *fields);
+
 /* ---- Lists ---- */
 
 enum crm_op { CRM_OP_EQ, CRM_OP_NE, CRM_OP_GT, CRM_OP_GTE, CRM_OP_LT, CRM_OP_LTE,

@@ -477,6 +477,19 @@ struct crm_host_api {
     const char *(*installed_version)(crm_plugin *self);
     /* (init only) Demo data for `crm demo`. */
     int (*demo)(crm_plugin *self, crm_demo_fn fn, void *udata);
+
+    /* ---- Appended after version 1 (test with CRM_HOST_HAS) ---- */
+
+    /*
+     * Forget values (GDPR erase): in every history row and outbox event of the
+     * record, replace the values of `fields` (a JSON array of field names,
+     * borrowed) with "[erased]". Change the record itself first with
+     * record_update: that update's history row holds the old values too. In
+     * the caller's transaction; events already delivered to webhooks cannot be
+     * recalled. Errors: CRM_EDENIED (the context is not an admin's),
+     * CRM_EINVALID (unknown type or field).
+     */
+    int (*record_forget)(crm_ctx *ctx, const char *type, int64_t id, json_t *fields);
 };
 
 #define CRM_HOST_API_VERSION 1

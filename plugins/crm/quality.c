@@ -25,9 +25,10 @@
  * re-pointed for the crm plugin's own ref fields (the table below, kept with types.c)
  * and for those an admin lists in plugins.conf, e.g. for a vertical:
  *     merge.refs.crm.contact = hotel.reservation.guest, hotel.stay.guest
- * It also offers no way to read or redact history: the export gives each record's
- * history address instead of its history, and an erase cannot remove old values from
- * the kernel's history.
+ * It offers no way to read history: the export gives each record's history address
+ * instead of its history. An erase does remove the old values from the kernel's
+ * history and events (host->record_forget); events already delivered to webhooks
+ * cannot be recalled.
  */
 #include "crm_int.h"
 
@@ -751,6 +752,22 @@ static const struct erase_rule {
     {"crm.task", {"description", NULL}, {"title", NULL}},
 };
 
+/*
+ * The old values of the fields an erase just changed also live in the record's
+ * history and events, that update's own included: forget them there too.
+ */
+static int forget_patched(crm_ctx *ctx, const char *type, int64_t id, json_t *patch)
+{
+    if (!CRM_HOST_HAS(H, record_forget)) return CRM_OK;
+    json_t *fields = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(patch, key, v) json_array_append_new(fields, json_string(key));
+    int rc = H->record_forget(ctx, type, id, fields);
+    json_decref(fields);
+    return rc;
+}
+
 struct erase {
     crm_ctx *ctx;
     json_t *counts; /* type → n */
@@ -779,6 +796,7 @@ static int erase_one(const char *type, const char *field, json_t *record, void *
         json_object_clear(patch); /* keep earlier erase notes: they are the audit trail */
     if (json_object_size(patch)) {
         rc = H->record_update(er->ctx, type, id, patch, NULL);
+        if (rc == CRM_OK) rc = forget_patched(er->ctx, type, id, patch);
         if (rc == CRM_OK) {
             json_t *n = json_object_get(er->counts, type);
             json_object_set_new(er->counts, type, json_integer(json_integer_value(n) + 1));
@@ -834,6 +852,7 @@ static int erase_handler(crm_ctx *ctx, crm_event *ev, void *udata)
         if (strcmp(*f, "last_name") && !empty_value(json_object_get(contact, *f)))
             json_object_set_new(patch, *f, json_null());
     rc = H->record_update(ctx, "crm.contact", id, patch, NULL);
+    if (rc == CRM_OK) rc = forget_patched(ctx, "crm.contact", id, patch);
     json_decref(patch);
     if (rc != CRM_OK) goto done;
     json_object_set_new(er.counts, "crm.contact", json_integer(1));

@@ -395,6 +395,43 @@ static void outbox_order_with_nested_after_change(void)
     json_decref(events);
 }
 
+/* GDPR erase: the old values leave history and the outbox too. */
+static void forget_erases_history_and_events(void)
+{
+    int64_t id = kfix_create(k, "test.contact", "{\"name\":\"Forget Me\",\"email\":\"forget@me.io\"}");
+    json_t *patch = kfix_json("{\"email\":null,\"name\":\"Erased\"}");
+    REQUIRE(crm_record_update(&sys, "test.contact", id, patch, 0, NULL) == CRM_OK);
+    json_decref(patch);
+    json_t *fields = kfix_json("[\"email\",\"name\"]");
+    /* not for ordinary users */
+    crm_principal *p = kfix_principal(k, kfix_user(k, "forgetter"));
+    crm_ctx uctx;
+    crm_ctx_init(&uctx, k, p, NULL);
+    CHECK_INT(crm_record_forget(&uctx, "test.contact", id, fields), CRM_EDENIED);
+    crm_principal_free(p);
+    json_t *bad = kfix_json("[\"nope\"]");
+    CHECK_INT(crm_record_forget(&sys, "test.contact", id, bad), CRM_EINVALID);
+    json_decref(bad);
+    REQUIRE(crm_record_forget(&sys, "test.contact", id, fields) == CRM_OK);
+    json_decref(fields);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM core_history WHERE type = 'test.contact' AND "
+             "record_id = %lld AND (changes LIKE '%%forget@me.io%%' OR changes LIKE '%%Forget Me%%')",
+             (long long)id);
+    CHECK_INT(count_rows(sql), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM core_outbox WHERE type = 'test.contact' AND "
+             "record_id = %lld AND (payload LIKE '%%forget@me.io%%' OR payload LIKE '%%Forget Me%%')",
+             (long long)id);
+    CHECK_INT(count_rows(sql), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM core_history WHERE type = 'test.contact' AND "
+             "record_id = %lld AND changes LIKE '%%[erased]%%'", (long long)id);
+    CHECK_INT(count_rows(sql), 2);
+    /* the record as it is now is untouched by forgetting */
+    json_t *r = get("test.contact", id);
+    CHECK_STR(json_string_value(json_object_get(r, "name")), "Erased");
+    json_decref(r);
+}
+
 /* 8 threads increment a counter with read-modify-write under optimistic concurrency. */
 typedef struct {
     int64_t id;
@@ -470,6 +507,7 @@ int main(void)
     RUN(custom_field_at_run_time);
     RUN(no_lost_updates_under_8_threads);
     RUN(outbox_order_with_nested_after_change);
+    RUN(forget_erases_history_and_events);
     crm_kernel_close(k);
     return t_finish("test_record");
 }

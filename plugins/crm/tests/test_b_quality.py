@@ -245,6 +245,21 @@ def test_gdpr_export_and_erase(srv):
     text = str({k: ex[k] for k in ("contact", "related")}).lower()
     for secret in ("dana", "dana@example.com", "1990-02-03", "555 0000", "main st"):
         ok(secret not in text, "%r erased" % secret)
+    # nor do the contact's history and its events, in the API and in the database file
+    hist = status(srv.get("/api/v1/records/crm.contact/%d/history" % p["id"]), 200).json
+    import sqlite3
+    db = sqlite3.connect("file:%s/crm.db?mode=ro" % srv.data, uri=True)
+    rows = db.execute("SELECT changes FROM core_history WHERE type = 'crm.contact' AND "
+                      "record_id = ?", (p["id"],)).fetchall()
+    rows += db.execute("SELECT payload FROM core_outbox WHERE type = 'crm.contact' AND "
+                       "record_id = ?", (p["id"],)).fetchall()
+    db.close()
+    ok(len(rows) >= 4, "history and events are there: %d rows" % len(rows))
+    stored = (str(hist) + str(rows)).lower()
+    for secret in ("dana@example.com", "1990-02-03", "555 0000", "tel aviv"):
+        ok(secret not in stored, "%r gone from history and events: %s" % (
+            secret, [r for r in rows if secret in str(r).lower()][:2]))
+    ok("[erased]" in stored, "erasures are visible as such")
 
 
 if __name__ == "__main__":
