@@ -389,8 +389,11 @@ def write_report():
     wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     md = ["<!-- http:begin -->", "## HTTP (wrk on loopback)", "",
           "- Date: %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-          "- %s; libmicrohttpd %s; crm serve with its defaults (pool = nproc = %d threads, "
-          "synchronous=FULL, access log on, to a file)" % (wrk_v.strip(), mhd, os.cpu_count()),
+          "- %s; libmicrohttpd %s; crm serve with its defaults (pool = 4 per core = %d threads, "
+          "writes on suspended connections through group commit, synchronous=FULL, access log "
+          "on, to a file); the limits' pool = nproc = %d" % (wrk_v.strip(), mhd,
+                                                           4 * (os.cpu_count() or 1),
+                                                           os.cpu_count() or 1),
           "- Data: a copy of the kernel benchmark's %d-contact data set; wrk `-t2 -c64 -d%ds` "
           "(creates: `-c16`), %d runs of each wrk figure, **median (min–max)**; limits measured "
           "in the same runs, alternating with crm" % (ROWS, SECS, REPS),
