@@ -381,6 +381,52 @@ static int host_record_forget(crm_ctx *ctx, const char *type, int64_t id, json_t
     return crm_record_forget(ctx, type, id, fields);
 }
 
+static int64_t host_now(void)
+{
+    return crm_now();
+}
+
+static int host_tx(crm_ctx *ctx, int (*fn)(crm_ctx *ctx, void *arg), void *arg)
+{
+    if (!ctx || !fn) return crm_error_set(CRM_EINVALID, NULL, "tx: no context or function");
+    crm_conn *conn = crm_ctx_conn(ctx);
+    int rc = crm_tx_begin(conn);
+    if (rc) return rc;
+    if ((rc = fn(ctx, arg))) {
+        if (!crm_error_last()->code) crm_error_set(rc, NULL, "tx: the function failed");
+        crm_tx_rollback(conn);
+        return rc;
+    }
+    return crm_tx_commit(conn);
+}
+
+static const char *host_req_ip(crm_req *req)
+{
+    return req ? crm_req_ip(req) : "";
+}
+
+static const char *host_req_body(crm_req *req, size_t *len)
+{
+    size_t n = 0;
+    const char *b = req ? crm_req_body(req, &n) : "";
+    if (len) *len = req ? n : 0;
+    return b;
+}
+
+static int host_reply_data(crm_req *req, int status, const char *content_type, const char *data,
+                           size_t len)
+{
+    if (!req || !content_type || (!data && len))
+        return crm_error_set(CRM_EINVALID, NULL, "reply_data: request, content type and data");
+    return crm_req_reply_data(req, status, content_type, data ? data : "", len);
+}
+
+static int host_record_history(crm_ctx *ctx, const char *type, int64_t id, json_t **out)
+{
+    if (!ctx) return crm_error_set(CRM_EINVALID, NULL, "record_history: no context");
+    return crm_record_history(ctx, type, id, out);
+}
+
 static int64_t host_ctx_user(crm_ctx *ctx)
 {
     return ctx ? crm_principal_user(ctx->who) : 0;
@@ -421,7 +467,7 @@ static int host_route(crm_plugin *p, const char *method, const char *path, unsig
                                          "route %s \"%s\": a path starts with / and has no "
                                          "empty segments; a handler is needed",
                                          method, path ? path : ""));
-    if (flags & ~(unsigned)(CRM_PUBLIC | CRM_ADMIN_ONLY))
+    if (flags & ~(unsigned)(CRM_PUBLIC | CRM_ADMIN_ONLY | CRM_RAW_BODY))
         return reg_fail(p, crm_error_set(CRM_EINVALID, NULL, "route %s %s: unknown flags 0x%x",
                                          method, path, flags));
     char *full = strcmp(path, "/") == 0 ? crm_sprintf("/api/v1/x/%s", p->name)
@@ -436,7 +482,8 @@ static int host_route(crm_plugin *p, const char *method, const char *path, unsig
     r->method = crm_strdup(method);
     r->path = full;
     r->flags = ((flags & CRM_PUBLIC) ? CRM_ROUTE_PUBLIC : 0) |
-               ((flags & CRM_ADMIN_ONLY) ? CRM_ROUTE_ADMIN : 0);
+               ((flags & CRM_ADMIN_ONLY) ? CRM_ROUTE_ADMIN : 0) |
+               ((flags & CRM_RAW_BODY) ? CRM_ROUTE_RAW_BODY : 0);
     r->fn = fn;
     r->udata = udata;
     return CRM_OK;
@@ -687,6 +734,12 @@ static const crm_host_api host_api = {
     .installed_version = host_installed_version,
     .demo = host_demo,
     .record_forget = host_record_forget,
+    .now = host_now,
+    .tx = host_tx,
+    .req_ip = host_req_ip,
+    .req_body = host_req_body,
+    .reply_data = host_reply_data,
+    .record_history = host_record_history,
 };
 
 const crm_host_api *crm_host__api(void)

@@ -242,6 +242,7 @@ enum crm_log_level { CRM_DEBUG = 0, CRM_INFO = 1, CRM_WARN = 2, CRM_ERROR = 3 };
 enum crm_route_flag {
     CRM_PUBLIC = 1 << 0,     /* no authentication: the handler's context is the system's */
     CRM_ADMIN_ONLY = 1 << 1, /* only administrators (others get 403) */
+    CRM_RAW_BODY = 1 << 2,   /* the body is not JSON (forms, CSV): read it with req_body */
 };
 
 /* A bus handler: CRM_OK, or an error (host->error_set) refusing the change / retrying. */
@@ -490,6 +491,35 @@ struct crm_host_api {
      * CRM_EINVALID (unknown type or field).
      */
     int (*record_forget)(crm_ctx *ctx, const char *type, int64_t id, json_t *fields);
+
+    /*
+     * The platform's clock, seconds since the epoch (UTC). Use it rather than
+     * time(2): tests and `crm rules test` move it.
+     */
+    int64_t (*now)(void);
+    /*
+     * Run `fn(ctx, arg)` in one transaction: every record call it makes
+     * commits together, or none does (fn's error, or a failing commit).
+     * Nests inside a caller's transaction (handlers already run in one).
+     */
+    int (*tx)(crm_ctx *ctx, int (*fn)(crm_ctx *ctx, void *arg), void *arg);
+    /* The client's address as text (IPv4 or IPv6), as the server saw it. */
+    const char *(*req_ip)(crm_req *req);
+    /*
+     * The raw request body and its length ("" and 0 when none). For routes
+     * declared with CRM_RAW_BODY the body is not parsed as JSON.
+     */
+    const char *(*req_body)(crm_req *req, size_t *len);
+    /* Reply with bytes of any content type (CSV, text); they are copied. */
+    int (*reply_data)(crm_req *req, int status, const char *content_type, const char *data,
+                      size_t len);
+    /*
+     * The record's history, oldest first, for the context's principal (fields
+     * it may not read left out): [{"id","at","user","via","action",
+     * "changes":{field:[old,new]}}]. *out is a new reference.
+     * Errors: CRM_ENOTFOUND (no such record, or not visible).
+     */
+    int (*record_history)(crm_ctx *ctx, const char *type, int64_t id, json_t **out);
 };
 
 #define CRM_HOST_API_VERSION 1

@@ -72,6 +72,33 @@ def test_plugin_route_type_and_handler(srv):
         s.close()
 
 
+def test_sdk_entries_through_a_route(srv):
+    """The host API's clock, transaction, client address, raw body, non-JSON reply and
+    record history, used by a plugin's routes."""
+    s = server_with(GOOD_AND_BROKEN)
+    try:
+        r = s.request("POST", "/api/v1/x/good/echo", raw="a=1&b=two",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+        lib.status(r, 200)
+        lib.eq(r.header("Content-Type"), "text/plain; charset=utf-8", "content type")
+        lib.eq(r.body, "a=1&b=two from 127.0.0.1", "raw body and client address")
+        # both items or neither: the second name is refused by the plugin's before handler
+        lib.status(s.post("/api/v1/x/good/pair", {"names": ["p1", "p2"]}), 201)
+        lib.error(s.post("/api/v1/x/good/pair", {"names": ["p3", "forbidden"]}), 400, field="name")
+        names = [x["name"] for x in lib.status(s.get("/api/v1/records/good.item?limit=100"),
+                                               200).json["data"]]
+        lib.eq(sorted(n for n in names if n.startswith("p")), ["p1", "p2"], "p3 rolled back")
+        item = lib.status(s.post("/api/v1/records/good.item", {"name": "h", "n": 1}), 201).json
+        lib.status(s.patch("/api/v1/records/good.item/%d" % item["id"], {"n": 7}), 200)
+        h = lib.status(s.get("/api/v1/x/good/history/%d" % item["id"]), 200).json
+        lib.eq([x["action"] for x in h["history"]], ["create", "update"], "history")
+        lib.eq(h["history"][1]["changes"]["n"], [2, 7], "old and new")
+        lib.ok(abs(h["now"] - __import__("time").time()) < 300, "the platform clock")
+        lib.error(s.get("/api/v1/x/good/history/999999"), 404)
+    finally:
+        s.close()
+
+
 def test_disabled_plugin_absent(srv):
     s = server_with(GOOD_AND_BROKEN)
     data = s.data

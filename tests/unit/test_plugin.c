@@ -298,10 +298,12 @@ static void test_failed_init_leaves_nothing(void)
     CHECK_INT(query_int(k, "SELECT count(*) FROM core_type WHERE name = 'initfail.thing'"), 0);
     CHECK_INT(query_int(k, "SELECT count(*) FROM core_field WHERE type = 'initfail.thing'"), 0);
     CHECK_INT(query_int(k, "SELECT count(*) FROM core_plugin WHERE name = 'initfail'"), 0);
-    /* nor its handler or route: only good's route exists */
+    /* nor its handler or route: only good's routes exist */
     json_t *routes = crm_plugins_routes(set);
-    CHECK_INT(json_array_size(routes), 1);
+    CHECK_INT(json_array_size(routes), 4);
     CHECK_STR(json_string_value(json_array_get(routes, 0)), "GET /api/v1/x/good/hello");
+    for (size_t i = 0; i < json_array_size(routes); i++)
+        CHECK_HAS(json_string_value(json_array_get(routes, i)), " /api/v1/x/good/");
     json_decref(routes);
     /* the good plugin's type did get its table and rows */
     CHECK(crm_schema_type(k->schema, "good.item") != NULL);
@@ -351,10 +353,11 @@ static void test_good_plugin_registers_everything(void)
                            "g.role_id WHERE r.name = 'good reader' AND g.type = 'good.item' "
                            "AND g.action = 0"), CRM_LEVEL_ALL);
 
-    /* the route, under /api/v1/x/good */
+    /* the routes, under /api/v1/x/good */
     json_t *routes = crm_plugins_routes(set);
-    CHECK_INT(json_array_size(routes), 1);
+    CHECK_INT(json_array_size(routes), 4);
     CHECK_STR(json_string_value(json_array_get(routes, 0)), "GET /api/v1/x/good/hello");
+    CHECK_STR(json_string_value(json_array_get(routes, 1)), "POST /api/v1/x/good/echo");
     json_decref(routes);
 
     /* Lua functions: two plugins, each global helper() its own (P8) */

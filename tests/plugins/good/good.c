@@ -1,5 +1,7 @@
 #include <crm.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The well-behaved test plugin: registers one of everything. */
@@ -31,6 +33,55 @@ static int hello(crm_req *req, void *udata)
 {
     (void)udata;
     return host->reply_json(req, 200, json_pack("{s:s}", "hello", "world"));
+}
+
+/* POST /echo (raw body): the body back as text, with the client's address. */
+static int echo(crm_req *req, void *udata)
+{
+    (void)udata;
+    size_t n;
+    const char *body = host->req_body(req, &n);
+    char out[512];
+    int len = snprintf(out, sizeof out, "%.*s from %s", (int)(n > 400 ? 400 : n), body,
+                       host->req_ip(req));
+    return host->reply_data(req, 200, "text/plain; charset=utf-8", out, (size_t)len);
+}
+
+/* Two items in one transaction: both or neither. */
+static int make_pair(crm_ctx *ctx, void *arg)
+{
+    json_t *names = arg;
+    for (size_t i = 0; i < json_array_size(names); i++) {
+        json_t *rec = json_pack("{s:O}", "name", json_array_get(names, i));
+        int rc = host->record_create(ctx, "good.item", rec, NULL);
+        json_decref(rec);
+        if (rc) return rc;
+    }
+    return CRM_OK;
+}
+
+/* POST /pair {"names":[a,b]} */
+static int pair(crm_req *req, void *udata)
+{
+    (void)udata;
+    json_t *names = json_object_get(host->req_json(req), "names");
+    if (!json_is_array(names))
+        return host->error_set(CRM_EINVALID, "names", "names must be an array");
+    int rc = host->tx(host->req_ctx(req), make_pair, names);
+    if (rc) return rc;
+    return host->reply_json(req, 201, json_pack("{s:I}", "created", (json_int_t)json_array_size(names)));
+}
+
+/* GET /history/{id}: a good.item's history, and the platform's clock. */
+static int history(crm_req *req, void *udata)
+{
+    (void)udata;
+    const char *id = host->req_param(req, "id");
+    json_t *h = NULL;
+    int rc = host->record_history(host->req_ctx(req), "good.item", id ? atoll(id) : 0, &h);
+    if (rc) return rc;
+    return host->reply_json(req, 200, json_pack("{s:o,s:I}", "history", h, "now",
+                                                (json_int_t)host->now()));
 }
 
 static int lua_helper(crm_ctx *ctx, json_t *args, json_t **result, void *udata)
@@ -96,6 +147,10 @@ static int init(crm_plugin *plugin, const crm_host_api *api)
     if ((rc = host->subscribe(self, "good.item.created", CRM_BEFORE, 10, "double", before_item,
                               NULL)) ||
         (rc = host->route(self, "GET", "/hello", 0, hello, NULL)) ||
+        (CRM_HOST_HAS(host, record_history) &&
+         ((rc = host->route(self, "POST", "/echo", CRM_RAW_BODY, echo, NULL)) ||
+          (rc = host->route(self, "POST", "/pair", 0, pair, NULL)) ||
+          (rc = host->route(self, "GET", "/history/{id}", 0, history, NULL)))) ||
         (rc = host->lua_function(self, "helper", lua_helper, NULL)) ||
         (rc = host->lua_function(self, "setting", lua_setting, NULL)) ||
         (rc = host->lua_function(self, "late", lua_late, NULL)) ||
