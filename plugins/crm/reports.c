@@ -362,9 +362,11 @@ static void put(struct text *t, const char *s, size_t n)
     t->data[t->len] = 0;
 }
 
-static void put_cell(struct text *t, const char *cell)
+/* `text`: a text value (numbers are never formulas, and "-5" stays a number). */
+static void put_cell(struct text *t, const char *cell, int text)
 {
-    int formula = cell[0] && strchr("=+-@", cell[0]) != NULL; /* no formulas in spreadsheets */
+    /* No formulas in spreadsheets (SECURITY X4): = + - @ TAB CR start one. */
+    int formula = text && cell[0] && strchr("=+-@\t\r", cell[0]) != NULL;
     int quote = formula || strpbrk(cell, ",\"\r\n") != NULL;
     if (quote) put(t, "\"", 1);
     if (formula) put(t, "'", 1);
@@ -386,7 +388,7 @@ static char *rows_csv(json_t *rows)
     put(&t, "", 0);
     json_object_foreach(first, key, cell) {
         if (col++) put(&t, ",", 1);
-        put_cell(&t, key);
+        put_cell(&t, key, 1);
     }
     put(&t, "\r\n", 2);
     json_array_foreach(rows, i, row) {
@@ -397,7 +399,7 @@ static char *rows_csv(json_t *rows)
                          : !v || json_is_null(v) ? strdup("")
                                                  : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(12));
             if (col++) put(&t, ",", 1);
-            put_cell(&t, text ? text : "");
+            put_cell(&t, text ? text : "", json_is_string(v));
             free(text);
         }
         put(&t, "\r\n", 2);
@@ -427,11 +429,16 @@ static int report_route(crm_req *req, void *udata)
     if ((rc = report_now(req, &now)) != CRM_OK) return rc;
     if ((rc = reports[i].fn(req, now, &out)) != CRM_OK) return rc;
     if (format && strcmp(format, "csv") == 0) {
-        /* The SDK replies JSON only: the CSV text travels in {"csv": ...}. */
         char *csv = rows_csv(json_object_get(out, "rows"));
+        json_decref(out);
+        if (CRM_HOST_HAS(crmp_host, reply_data)) {
+            rc = crmp_host->reply_data(req, 200, "text/csv; charset=utf-8", csv, strlen(csv));
+            free(csv);
+            return rc;
+        }
+        /* An older host replies JSON only: the CSV text travels in {"csv": ...}. */
         json_t *answer = json_pack("{s:s,s:s,s:s}", "report", name, "format", "csv", "csv", csv);
         free(csv);
-        json_decref(out);
         return crmp_host->reply_json(req, 200, answer);
     }
     return crmp_host->reply_json(req, 200, out);

@@ -97,8 +97,9 @@ def test_conversion_by_stage(srv):
     eq(rows["proposal"]["conversion_pct"], 66.67, "explore → proposal")
     eq(rows["negotiation"]["conversion_pct"], 75.0, "proposal → negotiation")
     # CSV: the rows, a header first
-    c = report(srv, "conversion-by-stage", "?format=csv")
-    lines = c["csv"].split("\r\n")
+    r = status(srv.get("%s/reports/conversion-by-stage?format=csv" % X), 200, "csv")
+    eq(r.header("Content-Type"), "text/csv; charset=utf-8", "a real CSV reply")
+    lines = r.body.split("\r\n")
     eq(lines[0], "stage,probability,deals_now,reached,conversion_pct", "header")
     eq(lines[1], "explore,10,1,6,", "first row")
     eq(lines[2], "proposal,30,1,4,66.67", "second row")
@@ -132,8 +133,8 @@ def test_sales_cycle_and_ticket_resolution(srv):
     eq(rows["high"]["tickets"], 2, "tickets")
     ok(abs(rows["high"]["avg_hours"] - 3.0) < 0.02, "avg hours %r" % rows["high"]["avg_hours"])
     eq(rows["low"]["avg_hours"], None, "no low tickets")
-    c = report(srv, "ticket-resolution-time", "?format=csv")
-    ok(c["csv"].startswith("priority,tickets,avg_hours\r\nlow,0,\r\n"), c["csv"])
+    c = status(srv.get("%s/reports/ticket-resolution-time?format=csv" % X), 200, "csv").body
+    ok(c.startswith("priority,tickets,avg_hours\r\nlow,0,\r\n"), c)
 
 
 def test_reports_fixed_day(srv):
