@@ -472,38 +472,37 @@ int crm_perm_field(crm_perm *perm, int64_t role_id, const char *type, const char
     return rc;
 }
 
-int crm_perm_user_role(crm_perm *perm, int64_t user_id, int64_t role_id, bool on)
+/*
+ * Add or remove a link row after checking both records are live: a user's
+ * role, a team's member. Either way the permission generation moves.
+ */
+static int set_link(crm_perm *perm, const char *a_type, int64_t a, const char *a_what,
+                    const char *b_type, int64_t b, const char *b_what, const char *insert_sql,
+                    const char *delete_sql, bool on)
 {
     int rc;
     crm_conn *conn = crm_store_conn(perm->k->store);
-    if ((rc = crm_record__exists(conn, "core.user", user_id, "user")) ||
-        (rc = crm_record__exists(conn, "core.role", role_id, "role")))
+    if ((rc = crm_record__exists(conn, a_type, a, a_what)) ||
+        (rc = crm_record__exists(conn, b_type, b, b_what)))
         return rc;
-    json_t *params = json_pack("[I,I]", (json_int_t)user_id, (json_int_t)role_id);
-    rc = exec_bound(conn,
-                    on ? "INSERT OR IGNORE INTO core_user_role(user_id, role_id) VALUES (?,?)"
-                       : "DELETE FROM core_user_role WHERE user_id = ? AND role_id = ?",
-                    params);
-    json_decref(params);
+    const int64_t args[] = {a, b};
+    rc = crm_conn_exec_ints(conn, on ? insert_sql : delete_sql, args, 2);
     if (!rc) bump(perm);
     return rc;
 }
 
+int crm_perm_user_role(crm_perm *perm, int64_t user_id, int64_t role_id, bool on)
+{
+    return set_link(perm, "core.user", user_id, "user", "core.role", role_id, "role",
+                    "INSERT OR IGNORE INTO core_user_role(user_id, role_id) VALUES (?,?)",
+                    "DELETE FROM core_user_role WHERE user_id = ? AND role_id = ?", on);
+}
+
 int crm_perm_team_member(crm_perm *perm, int64_t team_id, int64_t user_id, bool on)
 {
-    int rc;
-    crm_conn *conn = crm_store_conn(perm->k->store);
-    if ((rc = crm_record__exists(conn, "core.user", user_id, "user")) ||
-        (rc = crm_record__exists(conn, "core.team", team_id, "team")))
-        return rc;
-    json_t *params = json_pack("[I,I]", (json_int_t)team_id, (json_int_t)user_id);
-    rc = exec_bound(conn,
-                    on ? "INSERT OR IGNORE INTO core_team_member(team_id, user_id) VALUES (?,?)"
-                       : "DELETE FROM core_team_member WHERE team_id = ? AND user_id = ?",
-                    params);
-    json_decref(params);
-    if (!rc) bump(perm);
-    return rc;
+    return set_link(perm, "core.team", team_id, "team", "core.user", user_id, "user",
+                    "INSERT OR IGNORE INTO core_team_member(team_id, user_id) VALUES (?,?)",
+                    "DELETE FROM core_team_member WHERE team_id = ? AND user_id = ?", on);
 }
 
 int crm_perm_role_json(crm_perm *perm, int64_t role_id, json_t **out)

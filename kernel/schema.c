@@ -619,6 +619,21 @@ done:
     return rc;
 }
 
+/* The arguments of a type declaration: its name, its owner, a fields array. */
+static int check_declaration(const char *name, const char *owner, json_t *fields)
+{
+    if (!type_name_valid(name))
+        return crm_error_set(CRM_EINVALID, NULL,
+                             "type name \"%s\" is not valid: use <owner>.<name>, each a-z, 0-9 "
+                             "and _, starting with a letter", name ? name : "");
+    if (!owner || !crm_ident_valid(owner, CRM_NAME_MAX))
+        return crm_error_set(CRM_EINVALID, NULL, "type %s: owner \"%s\" is not valid", name,
+                             owner ? owner : "");
+    if (fields && !json_is_array(fields))
+        return crm_error_set(CRM_EINVALID, NULL, "type %s: fields must be a JSON array", name);
+    return CRM_OK;
+}
+
 int crm_schema_define_type(crm_schema *schema, const char *name, const char *label,
                            const char *owner, json_t *fields)
 {
@@ -629,15 +644,7 @@ int crm_schema_define_type(crm_schema *schema, const char *name, const char *lab
     crm_field *pending[CRM_TYPE_MAX_FIELDS];
     int npending = 0;
 
-    if (!type_name_valid(name))
-        return crm_error_set(CRM_EINVALID, NULL,
-                             "type name \"%s\" is not valid: use <owner>.<name>, each a-z, 0-9 "
-                             "and _, starting with a letter", name ? name : "");
-    if (!owner || !crm_ident_valid(owner, CRM_NAME_MAX))
-        return crm_error_set(CRM_EINVALID, NULL, "type %s: owner \"%s\" is not valid", name,
-                             owner ? owner : "");
-    if (fields && !json_is_array(fields))
-        return crm_error_set(CRM_EINVALID, NULL, "type %s: fields must be a JSON array", name);
+    if ((rc = check_declaration(name, owner, fields))) return rc;
 
     pthread_mutex_lock(&schema->write_lock);
     t = find_type(schema, name);
@@ -824,15 +831,7 @@ int crm_schema_check_type(crm_schema *schema, const char *name, const char *owne
     size_t i;
     json_t *spec;
 
-    if (!type_name_valid(name))
-        return crm_error_set(CRM_EINVALID, NULL,
-                             "type name \"%s\" is not valid: use <owner>.<name>, each a-z, 0-9 "
-                             "and _, starting with a letter", name ? name : "");
-    if (!owner || !crm_ident_valid(owner, CRM_NAME_MAX))
-        return crm_error_set(CRM_EINVALID, NULL, "type %s: owner \"%s\" is not valid", name,
-                             owner ? owner : "");
-    if (fields && !json_is_array(fields))
-        return crm_error_set(CRM_EINVALID, NULL, "type %s: fields must be a JSON array", name);
+    if ((rc = check_declaration(name, owner, fields))) return rc;
     const crm_type *t = find_type(schema, name);
     if (t && strcmp(t->owner, owner) != 0)
         return crm_error_set(CRM_ECONFLICT, NULL, "type %s is already declared by \"%s\"", name,
