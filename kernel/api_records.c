@@ -38,33 +38,6 @@ static int path_type(crm_req *req, const crm_type **out)
     return CRM_OK;
 }
 
-static bool type_readable(crm_ctx *ctx, const crm_type *t)
-{
-    return crm_principal_is_admin(ctx->who) ||
-           crm_principal_level(ctx->who, t, CRM_ACT_READ) != CRM_LEVEL_NONE;
-}
-
-/* A type's schema as the principal may see it: fields they cannot read left out. */
-static json_t *type_json(crm_ctx *ctx, const crm_type *t)
-{
-    json_t *o = crm_type_to_json(t);
-    if (crm_principal_is_admin(ctx->who)) return o;
-    json_t *fields = json_object_get(o, "fields"), *keep = json_array(), *spec;
-    size_t i;
-    json_array_foreach(fields, i, spec) {
-        const crm_field *f = crm_type_field(t, json_string_value(json_object_get(spec, "name")));
-        if (f && crm_principal_field_access(ctx->who, t, f) != CRM_ACCESS_HIDDEN)
-            json_array_append(keep, spec);
-    }
-    json_object_set_new(o, "fields", keep);
-    /* the title field may be hidden too: do not name it */
-    const char *tf = json_string_value(json_object_get(o, "title_field"));
-    const crm_field *f = tf ? crm_type_field(t, tf) : NULL;
-    if (f && crm_principal_field_access(ctx->who, t, f) == CRM_ACCESS_HIDDEN)
-        json_object_del(o, "title_field");
-    return o;
-}
-
 /* The JSON object body of a create / update; 400 when absent or not an object. */
 static int body_object(crm_req *req, json_t **out)
 {
@@ -123,7 +96,7 @@ static int get_types(crm_req *req, void *udata)
     if ((rc = crm_schema_types(ctx->k->schema, &types, &n))) return rc;
     json_t *data = json_array();
     for (int i = 0; i < n; i++)
-        if (type_readable(ctx, types[i])) json_array_append_new(data, type_json(ctx, types[i]));
+        if (crm_type_readable(ctx, types[i])) json_array_append_new(data, crm_type_view(ctx, types[i]));
     free(types);
     return crm_req_reply_json(req, 200, json_pack("{s:o}", "data", data));
 }
@@ -134,9 +107,9 @@ static int get_type(crm_req *req, void *udata)
     const crm_type *t;
     int rc;
     if ((rc = path_type(req, &t))) return rc;
-    if (!type_readable(ctx, t)) /* no oracle: as unknown */
+    if (!crm_type_readable(ctx, t)) /* no oracle: as unknown */
         return crm_error_set(CRM_ENOTFOUND, "type", "unknown type \"%s\"", t->name);
-    return crm_req_reply_json(req, 200, type_json(ctx, t));
+    return crm_req_reply_json(req, 200, crm_type_view(ctx, t));
 }
 
 /* POST /types/{type}/fields (admin): a custom field, live at once. */

@@ -427,6 +427,29 @@ static int host_record_history(crm_ctx *ctx, const char *type, int64_t id, json_
     return crm_record_history(ctx, type, id, out);
 }
 
+static int host_as_system(crm_ctx *ctx, int (*fn)(crm_ctx *sys, void *arg), void *arg)
+{
+    if (!ctx || !fn) return crm_error_set(CRM_EINVALID, NULL, "as_system: no context or function");
+    crm_ctx sys = *ctx; /* same kernel, connection, transaction, via and cascade chain */
+    sys.who = crm_principal_system();
+    return fn(&sys, arg);
+}
+
+static int host_types(crm_ctx *ctx, json_t **out)
+{
+    if (!ctx || !out) return crm_error_set(CRM_EINVALID, NULL, "types: no context or out");
+    const crm_type **types = NULL;
+    int n, rc;
+    *out = NULL;
+    if ((rc = crm_schema_types(ctx->k->schema, &types, &n))) return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        if (crm_type_readable(ctx, types[i])) json_array_append_new(data, crm_type_view(ctx, types[i]));
+    free(types);
+    *out = data;
+    return CRM_OK;
+}
+
 static int64_t host_ctx_user(crm_ctx *ctx)
 {
     return ctx ? crm_principal_user(ctx->who) : 0;
@@ -740,6 +763,8 @@ static const crm_host_api host_api = {
     .req_body = host_req_body,
     .reply_data = host_reply_data,
     .record_history = host_record_history,
+    .as_system = host_as_system,
+    .types = host_types,
 };
 
 const crm_host_api *crm_host__api(void)

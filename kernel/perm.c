@@ -549,3 +549,32 @@ done:
     json_decref(fields);
     return rc;
 }
+
+/* ---- Types as a principal sees them ---- */
+
+bool crm_type_readable(crm_ctx *ctx, const crm_type *t)
+{
+    return crm_principal_is_admin(ctx->who) ||
+           crm_principal_level(ctx->who, t, CRM_ACT_READ) != CRM_LEVEL_NONE;
+}
+
+/* A type's schema as the principal may see it: fields they cannot read left out. */
+json_t *crm_type_view(crm_ctx *ctx, const crm_type *t)
+{
+    json_t *o = crm_type_to_json(t);
+    if (crm_principal_is_admin(ctx->who)) return o;
+    json_t *fields = json_object_get(o, "fields"), *keep = json_array(), *spec;
+    size_t i;
+    json_array_foreach(fields, i, spec) {
+        const crm_field *f = crm_type_field(t, json_string_value(json_object_get(spec, "name")));
+        if (f && crm_principal_field_access(ctx->who, t, f) != CRM_ACCESS_HIDDEN)
+            json_array_append(keep, spec);
+    }
+    json_object_set_new(o, "fields", keep);
+    /* the title field may be hidden too: do not name it */
+    const char *tf = json_string_value(json_object_get(o, "title_field"));
+    const crm_field *f = tf ? crm_type_field(t, tf) : NULL;
+    if (f && crm_principal_field_access(ctx->who, t, f) == CRM_ACCESS_HIDDEN)
+        json_object_del(o, "title_field");
+    return o;
+}

@@ -54,6 +54,12 @@ int crm_perm_scope_sql(crm_principal *p, const crm_type *type, int action, const
 /* Whether a record with this owner and team is within `action`'s scope. */
 bool crm_perm_in_scope(crm_principal *p, const crm_type *type, int action, int64_t owner, int64_t team);
 
+/* Whether the context's principal may read some records of `t` (admins: always). */
+bool crm_type_readable(crm_ctx *ctx, const crm_type *t);
+/* The type's schema (crm_type_to_json) with the fields the principal cannot read
+ * left out, and its title field unnamed when hidden. A new reference. */
+json_t *crm_type_view(crm_ctx *ctx, const crm_type *t);
+
 /* ---- Administration (the caller checks that the actor is an admin) ---- */
 
 /* Set role `role_id`'s level for `action` on `type` (type "*" for every type). */

@@ -520,6 +520,23 @@ struct crm_host_api {
      * Errors: CRM_ENOTFOUND (no such record, or not visible).
      */
     int (*record_history)(crm_ctx *ctx, const char *type, int64_t id, json_t **out);
+    /*
+     * Run `fn(sys, arg)` with a context acting as the system (every record
+     * visible and writable) in the caller's connection and transaction, with
+     * the caller's "via" and cascade depth. For checks that must see every
+     * record whatever the caller may read: a double booking, a duplicate, a
+     * reference to re-point on merge. What fn reads must not be handed back
+     * to a caller who may not read it. Returns fn's result.
+     */
+    int (*as_system)(crm_ctx *ctx, int (*fn)(crm_ctx *sys, void *arg), void *arg);
+    /*
+     * Every type the context may read, with its fields as GET /api/v1/types
+     * shows them (fields it may not read left out):
+     *   [{"name","label","owner","title_field","fields":[{"name","kind","ref",...}]}]
+     * *out is a new reference. For code that follows references generically
+     * (merge re-points every "ref" field targeting the merged type).
+     */
+    int (*types)(crm_ctx *ctx, json_t **out);
 };
 
 #define CRM_HOST_API_VERSION 1

@@ -95,6 +95,15 @@ def test_sdk_entries_through_a_route(srv):
         lib.eq(h["history"][1]["changes"]["n"], [2, 7], "old and new")
         lib.ok(abs(h["now"] - __import__("time").time()) < 300, "the platform clock")
         lib.error(s.get("/api/v1/x/good/history/999999"), 404)
+        # as_system sees every record whatever the caller may read; types lists the schema
+        _, nob = s.user("nobody")
+        c = lib.status(s.get("/api/v1/x/good/census"), 200).json
+        lib.ok(c["mine"] == c["all"] and c["all"] >= 3, "admin sees all: %r" % c)
+        lib.eq(sorted(c["fields"]), ["n", "name"], "types() names the fields")
+        c = lib.status(s.get("/api/v1/x/good/census", token=nob), 200).json
+        lib.eq(c["mine"], -1, "no grant: the caller's own find is refused")
+        lib.ok(c["all"] >= 3, "as_system still sees every item: %r" % c)
+        lib.eq(c["fields"], [], "types() leaves out a type the caller cannot read")
     finally:
         s.close()
 

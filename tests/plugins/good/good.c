@@ -84,6 +84,44 @@ static int history(crm_req *req, void *udata)
                                                 (json_int_t)host->now()));
 }
 
+/* Count good.item records through `ctx`: how many one page of 1000 holds, or -1 if refused. */
+static int count_items(crm_ctx *ctx, void *arg)
+{
+    json_t *q = json_pack("{s:i}", "limit", 1000), *page = NULL;
+    int rc = host->record_find(ctx, "good.item", q, &page);
+    json_decref(q);
+    *(json_int_t *)arg = rc ? -1 : (json_int_t)json_array_size(json_object_get(page, "data"));
+    json_decref(page);
+    return CRM_OK;
+}
+
+/* GET /census: items the caller sees, items the system sees, and whether the
+ * caller's type list names good.item and with which fields. */
+static int census(crm_req *req, void *udata)
+{
+    (void)udata;
+    crm_ctx *ctx = host->req_ctx(req);
+    json_int_t mine = 0, all = 0;
+    json_t *types = NULL, *fields = json_array(), *t;
+    size_t i, j;
+    count_items(ctx, &mine);
+    int rc = host->as_system(ctx, count_items, &all);
+    if (!rc) rc = host->types(ctx, &types);
+    if (rc) {
+        json_decref(fields);
+        return rc;
+    }
+    json_array_foreach(types, i, t) {
+        if (strcmp(json_string_value(json_object_get(t, "name")), "good.item")) continue;
+        json_t *f;
+        json_array_foreach(json_object_get(t, "fields"), j, f)
+            json_array_append(fields, json_object_get(f, "name"));
+    }
+    json_decref(types);
+    return host->reply_json(req, 200, json_pack("{s:I,s:I,s:o}", "mine", mine, "all", all,
+                                                "fields", fields));
+}
+
 static int lua_helper(crm_ctx *ctx, json_t *args, json_t **result, void *udata)
 {
     (void)ctx;
@@ -151,6 +189,8 @@ static int init(crm_plugin *plugin, const crm_host_api *api)
          ((rc = host->route(self, "POST", "/echo", CRM_RAW_BODY, echo, NULL)) ||
           (rc = host->route(self, "POST", "/pair", 0, pair, NULL)) ||
           (rc = host->route(self, "GET", "/history/{id}", 0, history, NULL)))) ||
+        (CRM_HOST_HAS(host, types) &&
+         (rc = host->route(self, "GET", "/census", 0, census, NULL))) ||
         (rc = host->lua_function(self, "helper", lua_helper, NULL)) ||
         (rc = host->lua_function(self, "setting", lua_setting, NULL)) ||
         (rc = host->lua_function(self, "late", lua_late, NULL)) ||
