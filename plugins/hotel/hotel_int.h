@@ -1,0 +1,66 @@
+/*
+ * hotel_int.h — shared inside the `hotel` plugin (not part of the SDK).
+ * hotel.c holds the descriptor and init, which calls each area's init in
+ * order; every area registers through the host API table and nothing else.
+ * Cross-file names start with hotelp_ so they never look like the SDK's.
+ *
+ * The model (types.c has the field specs):
+ *   hotel.room_type   code, name, capacity, base_rate, currency, amenities
+ *   hotel.rate        a rate override: room_type, starts, ends (inclusive dates), rate
+ *   hotel.room        number, floor, room_type, housekeeping clean|dirty|out_of_service
+ *   hotel.guest       a profile linked to crm.contact: birthday, preferences,
+ *                     loyalty_tier, loyalty_points, companions
+ *   hotel.reservation guest, companions, room, arrival, departure, nights,
+ *                     adults, children, rate, room_total, channel, status
+ *                     booked -> checked_in -> checked_out | cancelled | no_show,
+ *                     folio_total, folio_closed
+ *   hotel.night       one per booked room-night: key "<room>:<date>" (unique over
+ *                     live records: the database itself refuses a double booking,
+ *                     under any concurrency), room, date, reservation, rate
+ *   hotel.service     the catalogue: code, name, category, price
+ *   hotel.charge      a service delivered during a stay: reservation, service,
+ *                     quantity, unit_price, amount, at
+ *   hotel.loyalty_entry  points earned (+) or redeemed (-) by a guest, with reason
+ */
+#ifndef HOTELP_INT_H
+#define HOTELP_INT_H
+
+#include <crm.h>
+
+extern const crm_host_api *hotelp_host; /* set first thing in init */
+extern crm_plugin *hotelp_self;
+
+/* types.c: every type of the plugin, the fields it adds to crm types, default roles. */
+int hotelp_types_init(void);
+/* booking.c: rates, availability search, booking (nights), cancellation, moves. */
+int hotelp_booking_init(void);
+/* stay.c: check-in / check-out state machine, charges, folio, loyalty, no-show schedule,
+ * complaints, Lua functions for the shipped rules. */
+int hotelp_stay_init(void);
+/* insight.c: guest history, segmentation, best time to offer a stay, reports. */
+int hotelp_insight_init(void);
+/* demo.c: `crm demo` data — a 120-room hotel with two years of history. */
+int hotelp_demo_init(void);
+
+/* ---- Helpers every area may use (hotel.c) ---- */
+
+/* Called with each record (borrowed); a non-zero return stops the walk and is returned. */
+typedef int (*hotelp_each_fn)(json_t *record, void *arg);
+/* Walk every record of `type` matching `query` (list parameters as in
+ * host->record_find; borrowed, may be NULL) page by page along the cursor. */
+int hotelp_each(crm_ctx *ctx, const char *type, json_t *query, hotelp_each_fn fn, void *arg);
+/* A decimal field's value ("1234.50", a number, or null) in cents; 0 when absent. */
+int64_t hotelp_cents(json_t *decimal);
+/* Cents as a new JSON string "1234.50". */
+json_t *hotelp_money(int64_t cents);
+/* "YYYY-MM-DD" as a day number (days since 1970-01-01), or INT32_MIN when not a valid date. */
+int32_t hotelp_day(const char *date);
+/* A day number as "YYYY-MM-DD" into out[11]. */
+void hotelp_date(int32_t day, char out[11]);
+/* A record id from text or JSON (a positive integer): 1, or 0 when it is not one. */
+int hotelp_parse_id(const char *text, int64_t *out);
+int hotelp_json_id(json_t *value, int64_t *out);
+/* The route's placeholder `name` as a record id; CRM_EINVALID naming it otherwise. */
+int hotelp_id_param(crm_req *req, const char *name, int64_t *out);
+
+#endif
