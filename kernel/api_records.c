@@ -109,7 +109,31 @@ static int get_type(crm_req *req, void *udata)
     if ((rc = path_type(req, &t))) return rc;
     if (!crm_type_readable(ctx, t)) /* no oracle: as unknown */
         return crm_error_set(CRM_ENOTFOUND, "type", "unknown type \"%s\"", t->name);
-    return crm_req_reply_json(req, 200, crm_type_view(ctx, t));
+    json_t *view = crm_type_view(ctx, t), *indexes = NULL;
+    /* Index names list field names: only administrators, who see every field. */
+    if (crm_principal_is_admin(ctx->who)) {
+        if ((rc = crm_schema_indexes(ctx->k->schema, t->name, &indexes))) {
+            json_decref(view);
+            return rc;
+        }
+        json_object_set_new(view, "indexes", indexes);
+    }
+    return crm_req_reply_json(req, 200, view);
+}
+
+/* POST /types/{type}/indexes (admin) {"fields":["city","last_name"]}: a composite index. */
+static int add_index(crm_req *req, void *udata)
+{
+    crm_ctx *ctx = crm_req_ctx(req);
+    const crm_type *t;
+    json_t *body, *indexes = NULL;
+    int rc;
+    if ((rc = path_type(req, &t)) || (rc = body_object(req, &body))) return rc;
+    if ((rc = crm_schema_add_index(ctx->k->schema, t->name, json_object_get(body, "fields"))) ||
+        (rc = crm_api__audit(ctx, "index.add", t->name, body)) ||
+        (rc = crm_schema_indexes(ctx->k->schema, t->name, &indexes)))
+        return rc;
+    return crm_req_reply_json(req, 201, json_pack("{s:s,s:o}", "type", t->name, "indexes", indexes));
 }
 
 /* POST /types/{type}/fields (admin): a custom field, live at once. */
@@ -360,6 +384,7 @@ int crm_api_records_register(crm_http *h)
         {"GET", "/api/v1/types", 0, get_types},
         {"GET", "/api/v1/types/{type}", 0, get_type},
         {"POST", "/api/v1/types/{type}/fields", CRM_ROUTE_ADMIN, add_field},
+        {"POST", "/api/v1/types/{type}/indexes", CRM_ROUTE_ADMIN, add_index},
         {"GET", "/api/v1/records/{type}", 0, list_records},
         {"POST", "/api/v1/records/{type}", 0, create_record},
         {"GET", "/api/v1/records/{type}/{id}", 0, get_record},

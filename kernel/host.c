@@ -202,6 +202,27 @@ static int host_field_add(crm_plugin *p, const char *type, json_t *spec)
     return CRM_OK;
 }
 
+static int host_index_declare(crm_plugin *p, const char *type, json_t *fields)
+{
+    int rc;
+    char owner[64];
+    GUARD(p, "index_declare");
+    type_owner(type, owner, sizeof owner);
+    bool own = strcmp(owner, p->name) == 0;
+    if (!type || (!own && !requires_plugin(p, owner)))
+        return reg_fail(p, crm_error_set(CRM_EINVALID, NULL,
+                                         "index_declare on \"%s\": plugin \"%s\" may index its "
+                                         "own types and those of plugins it requires",
+                                         type ? type : "", p->name));
+    if ((rc = crm_schema_check_index(p->set->k->schema, type, fields,
+                                     own && staged_type_has(p, type))))
+        return reg_fail(p, rc);
+    staged_field *f = STAGE_PUSH(p, indexes);
+    f->type = crm_strdup(type);
+    f->spec = json_deep_copy(fields);
+    return CRM_OK;
+}
+
 static int host_role_declare(crm_plugin *p, const char *role, const char *description,
                              json_t *grants)
 {
@@ -765,6 +786,7 @@ static const crm_host_api host_api = {
     .record_history = host_record_history,
     .as_system = host_as_system,
     .types = host_types,
+    .index_declare = host_index_declare,
 };
 
 const crm_host_api *crm_host__api(void)
@@ -782,6 +804,10 @@ void crm_host__discard(crm_plugin *p)
     for (int i = 0; i < p->n_fields; i++) {
         free(p->fields[i].type);
         json_decref(p->fields[i].spec);
+    }
+    for (int i = 0; i < p->n_indexes; i++) {
+        free(p->indexes[i].type);
+        json_decref(p->indexes[i].spec);
     }
     for (int i = 0; i < p->n_roles; i++) {
         free(p->roles[i].name);
@@ -807,6 +833,7 @@ void crm_host__discard(crm_plugin *p)
     for (int i = 0; i < p->n_migrations; i++) free(p->migrations[i].version);
     free(p->types);
     free(p->fields);
+    free(p->indexes);
     free(p->roles);
     free(p->subs);
     free(p->routes);
@@ -817,6 +844,7 @@ void crm_host__discard(crm_plugin *p)
     free(p->demos);
     p->types = NULL;
     p->fields = NULL;
+    p->indexes = NULL;
     p->roles = NULL;
     p->subs = NULL;
     p->routes = NULL;
@@ -826,7 +854,8 @@ void crm_host__discard(crm_plugin *p)
     p->migrations = NULL;
     p->demos = NULL;
     p->n_types = p->n_fields = p->n_roles = p->n_subs = p->n_routes = p->n_luas = 0;
-    p->n_rule_dirs = p->n_scheds = p->n_migrations = p->n_demos = 0;
+    p->n_rule_dirs = p->n_scheds = p->n_migrations = p->n_demos = p->n_indexes = 0;
+    p->cap_indexes = 0;
     p->cap_types = p->cap_fields = p->cap_roles = p->cap_subs = p->cap_routes = p->cap_luas = 0;
     p->cap_rule_dirs = p->cap_scheds = p->cap_migrations = p->cap_demos = 0;
 }

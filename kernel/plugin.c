@@ -726,6 +726,9 @@ static int apply(crm_plugins *set, crm_plugin *p)
         if ((rc = crm_schema_add_field(k->schema, p->fields[i].type, p->fields[i].spec, p->name)))
             return rc;
     }
+    for (int i = 0; i < p->n_indexes; i++)
+        if ((rc = crm_schema_add_index(k->schema, p->indexes[i].type, p->indexes[i].spec)))
+            return rc;
     for (int i = 0; i < p->n_roles; i++)
         if ((rc = apply_role(set, p, &p->roles[i]))) return rc;
     crm_time_format(crm_now(), at);

@@ -95,6 +95,7 @@ struct crm_plugin {
 
     STAGED(staged_type, types);
     STAGED(staged_field, fields);
+    STAGED(staged_field, indexes); /* spec: the array of field names */
     STAGED(staged_role, roles);
     STAGED(staged_sub, subs);
     STAGED(staged_route, routes);

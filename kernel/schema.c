@@ -619,6 +619,104 @@ done:
     return rc;
 }
 
+/* ---- Composite indexes ---- */
+
+/*
+ * A composite index is named "<type>:<f1>,<f2>[,...]" — the field names, in
+ * order, are the index's identity, so declaring it again is a no-op and
+ * crm_schema_indexes() reads the list back from sqlite_schema: the database is
+ * the only record of which exist (no registry entry to keep in step).
+ */
+int crm_schema_check_index(crm_schema *schema, const char *type, json_t *fields, bool staged_type)
+{
+    const crm_type *t = crm_schema_type(schema, type);
+    if (!t && !staged_type)
+        return crm_error_set(CRM_ENOTFOUND, NULL, "unknown type \"%s\"", type ? type : "");
+    size_t n = json_array_size(fields);
+    if (!json_is_array(fields) || n < 2 || n > CRM_INDEX_MAX_FIELDS)
+        return crm_error_set(CRM_EINVALID, "fields",
+                             "an index names 2 to %d fields, as a JSON array of field names",
+                             CRM_INDEX_MAX_FIELDS);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_string_value(json_array_get(fields, i));
+        if (!name || !crm_ident_valid(name, CRM_NAME_MAX))
+            return crm_error_set(CRM_EINVALID, "fields", "index field %zu is not a field name",
+                                 i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(name, json_string_value(json_array_get(fields, j))) == 0)
+                return crm_error_set(CRM_EINVALID, "fields", "index field \"%s\" appears twice",
+                                     name);
+        if (!t) continue; /* a type staged in the same init: checked when it is applied */
+        const crm_field *f = crm_type_field(t, name);
+        if (!f && !crm_is_system_field(name))
+            return crm_error_set(CRM_EINVALID, "fields", "type %s has no field \"%s\"", t->name,
+                                 name);
+        if (f && f->kind == CRM_FIELD_JSON)
+            return crm_error_set(CRM_EINVALID, "fields",
+                                 "field \"%s\" holds JSON, which cannot be indexed", name);
+    }
+    return CRM_OK;
+}
+
+int crm_schema_add_index(crm_schema *schema, const char *type, json_t *fields)
+{
+    int rc;
+    if ((rc = crm_schema_check_index(schema, type, fields, false))) return rc;
+    const crm_type *t = crm_schema_type(schema, type);
+    crm_buf name = CRM_BUF_INIT, sql = CRM_BUF_INIT;
+    crm_buf_printf(&name, "%s:", t->name);
+    for (size_t i = 0; i < json_array_size(fields); i++)
+        crm_buf_printf(&name, "%s%s", i ? "," : "", json_string_value(json_array_get(fields, i)));
+    crm_buf_puts(&sql, "CREATE INDEX IF NOT EXISTS ");
+    crm_buf_put_ident(&sql, crm_buf_str(&name));
+    crm_buf_puts(&sql, " ON ");
+    crm_buf_put_ident(&sql, t->name);
+    crm_buf_putc(&sql, '(');
+    for (size_t i = 0; i < json_array_size(fields); i++) {
+        if (i) crm_buf_putc(&sql, ',');
+        crm_buf_put_ident(&sql, json_string_value(json_array_get(fields, i)));
+    }
+    crm_buf_puts(&sql, ")");
+    pthread_mutex_lock(&schema->write_lock);
+    rc = crm_conn_exec(crm_store_conn(schema->store), crm_buf_str(&sql));
+    pthread_mutex_unlock(&schema->write_lock);
+    crm_buf_free(&name);
+    crm_buf_free(&sql);
+    return rc;
+}
+
+int crm_schema_indexes(crm_schema *schema, const char *type, json_t **out)
+{
+    crm_stmt *st;
+    int rc;
+    *out = NULL;
+    if ((rc = crm_stmt_prepare(crm_store_conn(schema->store), &st,
+                               "SELECT name FROM sqlite_schema WHERE type = 'index' AND "
+                               "tbl_name = ?1 AND substr(name, 1, length(?1) + 1) = ?1 || ':' "
+                               "AND instr(name, ',') > 0 ORDER BY name")))
+        return rc;
+    crm_stmt_bind_text(st, 1, type, -1);
+    json_t *list = json_array();
+    size_t skip = strlen(type) + 1;
+    while ((rc = crm_stmt_step(st)) == 1) {
+        const char *name = crm_stmt_column_text(st, 0) + skip;
+        json_t *fields = json_array();
+        for (const char *p = name; *p;) {
+            size_t len = strcspn(p, ",");
+            json_array_append_new(fields, json_stringn(p, len));
+            p += len + (p[len] == ',');
+        }
+        json_array_append_new(list, fields);
+    }
+    crm_stmt_done(st);
+    if (rc < 0) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return CRM_OK;
+}
+
 /* The arguments of a type declaration: its name, its owner, a fields array. */
 static int check_declaration(const char *name, const char *owner, json_t *fields)
 {

@@ -158,6 +158,21 @@ int crm_schema_rename_field_revert(crm_schema *schema, const char *type, const c
  * again. Returns the number of types hidden.
  */
 int crm_schema_hide_owner(crm_schema *schema, const char *owner);
+/*
+ * Composite indexes, for lists filtered on one field and sorted by another
+ * (?city=Paris&sort=last_name): `fields` is a JSON array of 2 to
+ * CRM_INDEX_MAX_FIELDS field names (system fields allowed, JSON fields not).
+ * The index is named "<type>:<f1>,<f2>"; adding an existing one is a no-op.
+ * Building it over many rows takes a while (about a second per million).
+ * crm_schema_check_index checks the declaration (`staged_type`: the type is
+ * declared in the same plugin init and not applied yet).
+ * Errors: CRM_ENOTFOUND (type), CRM_EINVALID naming "fields".
+ */
+#define CRM_INDEX_MAX_FIELDS 4
+int crm_schema_check_index(crm_schema *schema, const char *type, json_t *fields, bool staged_type);
+int crm_schema_add_index(crm_schema *schema, const char *type, json_t *fields);
+/* The type's composite indexes as a JSON array of field-name arrays (*out new). */
+int crm_schema_indexes(crm_schema *schema, const char *type, json_t **out);
 /* The owners of all types (hidden or not), as a JSON array of strings. */
 json_t *crm_schema_owners(crm_schema *schema);
 

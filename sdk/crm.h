@@ -537,6 +537,17 @@ struct crm_host_api {
      * (merge re-points every "ref" field targeting the merged type).
      */
     int (*types)(crm_ctx *ctx, json_t **out);
+    /*
+     * (init only) A composite index on a type of the plugin or of a plugin it
+     * requires, for lists filtered on one field and sorted by another
+     * (?status=booked&sort=arrival → ["status","arrival"]): `fields` is a JSON
+     * array of 2 to 4 field names (system fields allowed, JSON fields not),
+     * most selective equality filter first, the sort field last. Declaring it
+     * again on a later start is a no-op; the first build over existing rows
+     * takes about a second per million. Errors: CRM_EINVALID naming "fields",
+     * CRM_ENOTFOUND (type).
+     */
+    int (*index_declare)(crm_plugin *self, const char *type, json_t *fields);
 };
 
 #define CRM_HOST_API_VERSION 1

@@ -59,7 +59,8 @@ def test_plugin_route_type_and_handler(srv):
         lib.eq(r.json, {"hello": "world"}, "plugin route")
         lib.error(s.get("/api/v1/x/good/hello", token=""), 401)
         lib.error(s.get("/api/v1/x/good/nope"), 404)
-        lib.status(s.get("/api/v1/types/good.item"), 200)
+        t = lib.status(s.get("/api/v1/types/good.item"), 200).json
+        lib.eq(t["indexes"], [["name", "n"]], "the plugin's composite index")
         # the plugin's before handler doubles n, and refuses a name with its own message
         r = lib.status(s.post("/api/v1/records/good.item", {"name": "a", "n": 21}), 201)
         lib.eq(r.json["n"], 42, "before handler ran")

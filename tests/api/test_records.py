@@ -108,6 +108,35 @@ def test_add_field(srv):
 
 # ---- records ----
 
+def test_composite_index(srv):
+    """An admin adds a composite index for a filtered, sorted list; the database has it with
+    the columns in order, GET /types shows it, and the list it serves stays correct."""
+    r = status(srv.post("/api/v1/types/core.team/indexes", {"fields": ["stage", "size"]}), 201)
+    eq(r.json["indexes"], [["stage", "size"]], "indexes after the add")
+    status(srv.post("/api/v1/types/core.team/indexes", {"fields": ["stage", "size"]}), 201,
+           "adding it again is a no-op")
+    eq(status(srv.get("/api/v1/types/core.team"), 200).json["indexes"], [["stage", "size"]],
+       "GET /types lists it")
+    db = sqlite3.connect(os.path.join(srv.data, "crm.db"))
+    try:
+        cols = [row[2] for row in db.execute("PRAGMA index_info('core.team:stage,size')")]
+    finally:
+        db.close()
+    eq(cols, ["stage", "size"], "the index's columns")
+    for bad, what in (({"fields": ["stage"]}, "one field"), ({"fields": "stage,size"}, "not an array"),
+                      ({"fields": ["stage", "nope"]}, "unknown field"),
+                      ({"fields": ["size", "size"]}, "twice"), ({}, "no fields"),
+                      ({"fields": ["stage", "size", "notes", "email", "amount"]}, "five fields"),
+                      ({"fields": ["stage", "size; DROP TABLE x"]}, "not a name")):
+        error(srv.post("/api/v1/types/core.team/indexes", bad), 400, field="fields", what=what)
+    error(srv.post("/api/v1/types/nope.thing/indexes", {"fields": ["a", "b"]}), 404)
+    for size in (3, 1, 2):
+        create(srv, stage="lost", size=size)
+    rows = status(srv.get(T + "?stage=lost&sort=size&fields=size"), 200).json["data"]
+    sizes = [x["size"] for x in rows]
+    eq(sizes, sorted(sizes), "sorted by size within the stage")
+
+
 def test_concurrent_writes_share_commits(srv):
     """48 creates from 16 connections at once: each answered once with its own record,
     including conflicts answered as 409 while their batch-mates commit (group commit

@@ -300,7 +300,7 @@ static void test_failed_init_leaves_nothing(void)
     CHECK_INT(query_int(k, "SELECT count(*) FROM core_plugin WHERE name = 'initfail'"), 0);
     /* nor its handler or route: only good's routes exist */
     json_t *routes = crm_plugins_routes(set);
-    CHECK_INT(json_array_size(routes), 4);
+    CHECK_INT(json_array_size(routes), 5);
     CHECK_STR(json_string_value(json_array_get(routes, 0)), "GET /api/v1/x/good/hello");
     for (size_t i = 0; i < json_array_size(routes); i++)
         CHECK_HAS(json_string_value(json_array_get(routes, i)), " /api/v1/x/good/");
@@ -355,9 +355,13 @@ static void test_good_plugin_registers_everything(void)
 
     /* the routes, under /api/v1/x/good */
     json_t *routes = crm_plugins_routes(set);
-    CHECK_INT(json_array_size(routes), 4);
+    CHECK_INT(json_array_size(routes), 5);
     CHECK_STR(json_string_value(json_array_get(routes, 0)), "GET /api/v1/x/good/hello");
     CHECK_STR(json_string_value(json_array_get(routes, 1)), "POST /api/v1/x/good/echo");
+    CHECK_STR(json_string_value(json_array_get(routes, 4)), "GET /api/v1/x/good/census");
+    /* the composite index declared on the type staged in the same init */
+    CHECK_INT(query_int(k, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
+                           "name = 'good.item:name,n'"), 1);
     json_decref(routes);
 
     /* Lua functions: two plugins, each global helper() its own (P8) */

@@ -178,6 +178,12 @@ static int init(crm_plugin *plugin, const crm_host_api *api)
     rc = host->type_declare(self, "good.item", "Item", fields);
     json_decref(fields);
     if (rc) return rc;
+    if (CRM_HOST_HAS(host, index_declare)) { /* on the type staged just above */
+        json_t *ix = json_pack("[s,s]", "name", "n");
+        rc = host->index_declare(self, "good.item", ix);
+        json_decref(ix);
+        if (rc) return rc;
+    }
     json_t *grants = json_pack("{s:{s:s,s:s}}", "good.item", "read", "all", "create", "own");
     rc = host->role_declare(self, "good reader", "reads items", grants);
     json_decref(grants);
