@@ -90,14 +90,8 @@ static int reply_record(crm_req *req, int status, json_t *record)
 
 static int get_types(crm_req *req, void *udata)
 {
-    crm_ctx *ctx = crm_req_ctx(req);
-    const crm_type **types = NULL;
-    int n, rc;
-    if ((rc = crm_schema_types(ctx->k->schema, &types, &n))) return rc;
-    json_t *data = json_array();
-    for (int i = 0; i < n; i++)
-        if (crm_type_readable(ctx, types[i])) json_array_append_new(data, crm_type_view(ctx, types[i]));
-    free(types);
+    json_t *data = crm_types_view(crm_req_ctx(req));
+    if (!data) return crm_error_last()->code;
     return crm_req_reply_json(req, 200, json_pack("{s:o}", "data", data));
 }
 

@@ -459,16 +459,8 @@ static int host_as_system(crm_ctx *ctx, int (*fn)(crm_ctx *sys, void *arg), void
 static int host_types(crm_ctx *ctx, json_t **out)
 {
     if (!ctx || !out) return crm_error_set(CRM_EINVALID, NULL, "types: no context or out");
-    const crm_type **types = NULL;
-    int n, rc;
-    *out = NULL;
-    if ((rc = crm_schema_types(ctx->k->schema, &types, &n))) return rc;
-    json_t *data = json_array();
-    for (int i = 0; i < n; i++)
-        if (crm_type_readable(ctx, types[i])) json_array_append_new(data, crm_type_view(ctx, types[i]));
-    free(types);
-    *out = data;
-    return CRM_OK;
+    *out = crm_types_view(ctx);
+    return *out ? CRM_OK : crm_error_last()->code;
 }
 
 static int64_t host_ctx_user(crm_ctx *ctx)

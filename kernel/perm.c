@@ -578,3 +578,15 @@ json_t *crm_type_view(crm_ctx *ctx, const crm_type *t)
         json_object_del(o, "title_field");
     return o;
 }
+
+json_t *crm_types_view(crm_ctx *ctx)
+{
+    const crm_type **types = NULL;
+    int n;
+    if (crm_schema_types(ctx->k->schema, &types, &n)) return NULL;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        if (crm_type_readable(ctx, types[i])) json_array_append_new(data, crm_type_view(ctx, types[i]));
+    free(types);
+    return data;
+}

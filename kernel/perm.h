@@ -59,6 +59,8 @@ bool crm_type_readable(crm_ctx *ctx, const crm_type *t);
 /* The type's schema (crm_type_to_json) with the fields the principal cannot read
  * left out, and its title field unnamed when hidden. A new reference. */
 json_t *crm_type_view(crm_ctx *ctx, const crm_type *t);
+/* Every type the principal may read, as crm_type_view shows it; NULL on error (set). */
+json_t *crm_types_view(crm_ctx *ctx);
 
 /* ---- Administration (the caller checks that the actor is an admin) ---- */
 
