@@ -54,7 +54,7 @@ CRM_PLUGIN_LIBS    := $(PLUGIN_LIBS) $(shell pkg-config --libs jansson)
 all: $(SO) lint
 build: $(SO)
 
-$(SO): $(SOURCES) $(CRM_SDK)/crm.h
+$(SO): $(SOURCES) $(wildcard *.h) $(CRM_SDK)/crm.h $(CRM_SDK)/crm_util.h
 	@mkdir -p $(OUT)
 	$(CC) $(CRM_PLUGIN_CFLAGS) $(CRM_PLUGIN_LDFLAGS) -o $@ $(SOURCES) $(CRM_PLUGIN_LIBS)
 

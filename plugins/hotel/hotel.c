@@ -10,6 +10,8 @@
  */
 #include "hotel_int.h"
 
+#include <crm_util.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,105 +57,51 @@ CRM_PLUGIN_EXPORT const crm_plugin_desc *crm_plugin_v1(void)
     return &descriptor; /* nothing else: crm checks the descriptor before calling init */
 }
 
-/* ---- Helpers every area may use (declared in hotel_int.h) ---- */
+/* ---- Helpers every area may use (declared in hotel_int.h; sdk/crm_util.h does the work) ---- */
 
 int hotelp_each(crm_ctx *ctx, const char *type, json_t *query, hotelp_each_fn fn, void *arg)
 {
-    int rc = CRM_OK;
-    json_t *page = NULL;
-    json_t *q = query ? json_deep_copy(query) : json_object();
-    if (!json_object_get(q, "limit")) json_object_set_new(q, "limit", json_integer(1000));
-    for (;;) {
-        if ((rc = hotelp_host->record_find(ctx, type, q, &page)) != CRM_OK) goto done;
-        size_t i;
-        json_t *record;
-        json_array_foreach(json_object_get(page, "data"), i, record)
-            if ((rc = fn(record, arg)) != CRM_OK) goto done;
-        json_t *next = json_object_get(page, "next");
-        if (!json_is_string(next)) break;
-        json_object_set(q, "cursor", next);
-        json_decref(page);
-        page = NULL;
-    }
-done:
-    json_decref(page);
-    json_decref(q);
-    return rc;
+    return crm_util_each(hotelp_host, ctx, type, query, fn, arg);
 }
 
 int64_t hotelp_cents(json_t *decimal)
 {
-    if (json_is_integer(decimal)) return json_integer_value(decimal) * 100;
-    if (json_is_real(decimal)) {
-        double x = json_real_value(decimal) * 100.0;
-        return (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
-    }
-    const char *s = json_string_value(decimal);
-    if (!s) return 0;
-    int negative = *s == '-';
-    if (*s == '-' || *s == '+') s++;
-    int64_t units = 0, cents = 0;
-    while (*s >= '0' && *s <= '9') units = units * 10 + (*s++ - '0');
-    if (*s == '.') {
-        s++;
-        for (int digits = 0; digits < 2; digits++)
-            cents = cents * 10 + ((*s >= '0' && *s <= '9') ? *s++ - '0' : 0);
-    }
-    return (negative ? -1 : 1) * (units * 100 + cents);
+    return crm_util_cents(decimal);
 }
 
 json_t *hotelp_money(int64_t cents)
 {
-    int64_t a = cents < 0 ? -cents : cents;
-    return json_sprintf("%s%lld.%02lld", cents < 0 ? "-" : "", (long long)(a / 100),
-                        (long long)(a % 100));
+    return crm_util_money(cents);
 }
 
 int32_t hotelp_day(const char *date)
 {
-    struct tm tm = {0};
-    if (!date || strlen(date) != 10) return INT32_MIN;
-    const char *end = strptime(date, "%Y-%m-%d", &tm);
-    if (!end || *end) return INT32_MIN;
-    int year = tm.tm_year, month = tm.tm_mon, day = tm.tm_mday;
-    int64_t t = (int64_t)timegm(&tm); /* normalises: 2024-02-30 would become 03-01 */
-    if (tm.tm_year != year || tm.tm_mon != month || tm.tm_mday != day) return INT32_MIN;
-    return (int32_t)(t / 86400);
+    if (!date || strlen(date) != 10) return INT32_MIN; /* a date, not a datetime */
+    int64_t t = crm_util_time(date);
+    return t == -1 ? INT32_MIN : (int32_t)(t / 86400); /* midnights: exact multiples */
 }
 
 void hotelp_date(int32_t day, char out[11])
 {
-    time_t t = (time_t)day * 86400;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
+    char datetime[21];
+    crm_util_datetime((int64_t)day * 86400, datetime);
+    memcpy(out, datetime, 10);
+    out[10] = 0;
 }
 
 int hotelp_parse_id(const char *text, int64_t *out)
 {
-    int64_t v = 0;
-    if (!text || !*text || strlen(text) > 18) return 0;
-    for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9') return 0;
-        v = v * 10 + (*p - '0');
-    }
-    if (v <= 0) return 0;
-    *out = v;
-    return 1;
+    return crm_util_parse_id(text, out);
 }
 
 int hotelp_json_id(json_t *value, int64_t *out)
 {
-    if (json_is_integer(value) && json_integer_value(value) > 0) {
-        *out = json_integer_value(value);
-        return 1;
-    }
-    return json_is_string(value) && hotelp_parse_id(json_string_value(value), out);
+    return crm_util_json_id(value, out);
 }
 
 int hotelp_id_param(crm_req *req, const char *name, int64_t *out)
 {
-    if (hotelp_parse_id(hotelp_host->req_param(req, name), out)) return CRM_OK;
+    if (crm_util_parse_id(hotelp_host->req_param(req, name), out)) return CRM_OK;
     return hotelp_host->error_set(CRM_EINVALID, name, "%s must be a record id (a positive integer)",
                                   name);
 }

@@ -1,0 +1,142 @@
+/*
+ * crm_util.h — small helpers every plugin ends up needing, so none writes
+ * them again: walking every record of a query, money as exact cents, dates
+ * as day numbers, record ids from text. Header-only (static inline): they
+ * compile into the plugin, call the platform only through the host API table
+ * passed in, and add no symbol to the plugin's exports.
+ *
+ *   #include <crm.h>
+ *   #include <crm_util.h>
+ *
+ *   int64_t total = 0;
+ *   crm_util_each(host, ctx, "hotel.charge", query, add_amount, &total);
+ */
+#ifndef CRM_UTIL_H
+#define CRM_UTIL_H
+
+#include "crm.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+/* Called with each record (borrowed); a non-zero return stops the walk and is returned. */
+typedef int (*crm_util_each_fn)(json_t *record, void *arg);
+
+/*
+ * Walk every record of `type` matching `query` (list parameters as in
+ * host->record_find; borrowed, may be NULL) with ctx's permissions, page by
+ * page along the keyset cursor (1000 a page unless the query sets "limit").
+ * Returns CRM_OK, record_find's error, or the first non-zero return of fn.
+ */
+static inline int crm_util_each(const crm_host_api *host, crm_ctx *ctx, const char *type,
+                                json_t *query, crm_util_each_fn fn, void *arg)
+{
+    int rc = CRM_OK;
+    json_t *page = NULL;
+    json_t *q = query ? json_deep_copy(query) : json_object();
+    if (!json_object_get(q, "limit")) json_object_set_new(q, "limit", json_integer(1000));
+    for (;;) {
+        if ((rc = host->record_find(ctx, type, q, &page)) != CRM_OK) break;
+        size_t i;
+        json_t *record;
+        json_array_foreach(json_object_get(page, "data"), i, record)
+            if ((rc = fn(record, arg)) != CRM_OK) goto done;
+        json_t *next = json_object_get(page, "next");
+        if (!json_is_string(next)) break;
+        json_object_set(q, "cursor", next);
+        json_decref(page);
+        page = NULL;
+    }
+done:
+    json_decref(page);
+    json_decref(q);
+    return rc;
+}
+
+/*
+ * A decimal field's value ("1234.50", a JSON number, or null) in cents
+ * (two decimals; further digits are cut, as the field's scale-2 storage
+ * would). 0 when absent.
+ */
+static inline int64_t crm_util_cents(json_t *decimal)
+{
+    if (json_is_integer(decimal)) return json_integer_value(decimal) * 100;
+    if (json_is_real(decimal)) {
+        double x = json_real_value(decimal) * 100.0;
+        return (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+    }
+    const char *s = json_string_value(decimal);
+    if (!s) return 0;
+    int negative = *s == '-';
+    if (*s == '-' || *s == '+') s++;
+    int64_t units = 0, cents = 0;
+    while (*s >= '0' && *s <= '9') units = units * 10 + (*s++ - '0');
+    if (*s == '.') {
+        s++;
+        for (int digits = 0; digits < 2; digits++)
+            cents = cents * 10 + ((*s >= '0' && *s <= '9') ? *s++ - '0' : 0);
+    }
+    return (negative ? -1 : 1) * (units * 100 + cents);
+}
+
+/* Cents as a new JSON string "1234.50" (a decimal field's API form). */
+static inline json_t *crm_util_money(int64_t cents)
+{
+    int64_t a = cents < 0 ? -cents : cents;
+    return json_sprintf("%s%lld.%02lld", cents < 0 ? "-" : "", (long long)(a / 100),
+                        (long long)(a % 100));
+}
+
+/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" as seconds since the epoch (UTC), or -1
+ * when it is not a valid date (2024-02-30 is not). */
+static inline int64_t crm_util_time(const char *text)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!text) return -1;
+    const char *end = strptime(text, "%Y-%m-%d", &tm);
+    if (!end) return -1;
+    if (*end == 'T' && !(end = strptime(end + 1, "%H:%M:%S", &tm))) return -1;
+    if (*end == 'Z') end++;
+    if (*end) return -1;
+    int year = tm.tm_year, month = tm.tm_mon, day = tm.tm_mday;
+    int64_t t = (int64_t)timegm(&tm); /* normalises: 2024-02-30 would become 03-01 */
+    if (tm.tm_year != year || tm.tm_mon != month || tm.tm_mday != day) return -1;
+    return t;
+}
+
+/* Seconds since the epoch as "YYYY-MM-DDTHH:MM:SSZ" into out[21]. */
+static inline void crm_util_datetime(int64_t t, char out[21])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A record id from text (a positive decimal integer, no sign or spaces): 1, or 0. */
+static inline int crm_util_parse_id(const char *text, int64_t *out)
+{
+    int64_t v = 0;
+    if (!text || !*text || strlen(text) > 18) return 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9') return 0;
+        v = v * 10 + (*p - '0');
+    }
+    if (v <= 0) return 0;
+    *out = v;
+    return 1;
+}
+
+/* A record id from JSON (a positive integer, or such a string): 1, or 0. */
+static inline int crm_util_json_id(json_t *value, int64_t *out)
+{
+    if (json_is_integer(value) && json_integer_value(value) > 0) {
+        *out = json_integer_value(value);
+        return 1;
+    }
+    return json_is_string(value) && crm_util_parse_id(json_string_value(value), out);
+}
+
+#endif
