@@ -4,6 +4,11 @@
  *   POST /api/v1/x/crm/forms/{form}        public: a web form's submission → a lead
  *   POST /api/v1/x/crm/leads/{id}/convert  lead → contact + company + deal, atomically
  *
+ * A submission is an HTML form post (application/x-www-form-urlencoded) or JSON. The
+ * kernel refuses public writes that a browser marks cross-site (Origin or
+ * Sec-Fetch-Site: the login-CSRF guard), so a form page must be served from crm's own
+ * origin, or post through the site's server, until the kernel lets a route opt out.
+ *
  * Scoring and nurturing are Lua rules the site can edit or disable
  * (scripts/lead_scoring.lua, scripts/nurture.lua); recycling stale leads is a
  * C schedule here. Settings (plugins.conf, [crm]):
@@ -13,9 +18,16 @@
  *   forms.<form>.owner    user id owning the form's leads (default: the system)
  *   forms.<form>.campaign crm.campaign id the form's leads come from
  *   forms.rate_limit      submissions per minute per client and form (default 10)
- *   forms.trust_proxy     yes: the client is the first X-Forwarded-For address
- *                         (behind a reverse proxy); otherwise all direct callers
- *                         share the form's budget (the SDK gives no peer address)
+ *   forms.trust_proxy     the reverse proxies in front of crm: "no" (the default: the client
+ *                         is the connection's address, X-Forwarded-For is ignored), a list
+ *                         of their addresses ("127.0.0.1, ::1"), or "yes" (every peer is a
+ *                         proxy: only when nothing else can reach the port). When the peer
+ *                         is a proxy, the client is the right-most X-Forwarded-For address
+ *                         that is not a proxy: the left part of the header is whatever the
+ *                         client sent, so it never decides the client (a forged header would
+ *                         buy a fresh rate-limit budget per request). The proxy must send
+ *                         one X-Forwarded-For line (nginx's $proxy_add_x_forwarded_for):
+ *                         host->req_header gives a request's first line only.
  *   leads.recycle_days    nurturing / disqualified leads untouched this long are
  *                         recycled (default 90)
  */
@@ -25,11 +37,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 
 /* ---- Rate limiting: a fixed one-minute window per (form, client), in memory ---- */
 
 #define BUCKETS 4096
+#define PROXIES_MAX 16
+#define IP_MAX 64 /* an IPv6 text form is at most 45 characters */
 
 static struct bucket {
     char key[128];
@@ -38,7 +52,10 @@ static struct bucket {
 } buckets[BUCKETS];
 static pthread_mutex_t buckets_lock = PTHREAD_MUTEX_INITIALIZER;
 static long rate_limit = 10;
-static int trust_proxy;
+/* forms.trust_proxy: read-only after init */
+static int trust_any_proxy;
+static char proxies[PROXIES_MAX][IP_MAX];
+static int n_proxies;
 
 static uint64_t hash(const char *s)
 {
@@ -47,11 +64,12 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-/* Whether one more submission fits; counts it when it does. */
+/* Whether one more submission fits; counts it when it does. The platform's clock, so a
+ * test's frozen clock keeps every submission in one window. */
 static int rate_allow(const char *form, const char *client)
 {
     char key[128];
-    int64_t now = (int64_t)time(NULL) / 60;
+    int64_t now = crmp_host->now() / 60;
     int allowed = 0;
     snprintf(key, sizeof key, "%s|%s", form, client);
     pthread_mutex_lock(&buckets_lock);
@@ -81,6 +99,62 @@ static int rate_allow(const char *form, const char *client)
     return allowed;
 }
 
+static int is_proxy(const char *ip)
+{
+    if (trust_any_proxy) return 1;
+    for (int i = 0; i < n_proxies; i++)
+        if (strcmp(proxies[i], ip) == 0) return 1;
+    return 0;
+}
+
+/* forms.trust_proxy: no (default), yes, or a list of addresses. */
+static int parse_trust_proxy(const char *text)
+{
+    if (!text || strcmp(text, "no") == 0) return CRM_OK;
+    if (strcmp(text, "yes") == 0) {
+        trust_any_proxy = 1;
+        return CRM_OK;
+    }
+    char copy[PROXIES_MAX * IP_MAX];
+    snprintf(copy, sizeof copy, "%s", text);
+    for (char *save = NULL, *tok = strtok_r(copy, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        if (n_proxies == PROXIES_MAX || strlen(tok) >= IP_MAX ||
+            strspn(tok, "0123456789abcdefABCDEF.:") != strlen(tok))
+            return crmp_host->error_set(CRM_EINVALID, "forms.trust_proxy",
+                                        "forms.trust_proxy is no, yes or up to %d proxy "
+                                        "addresses (\"127.0.0.1, ::1\"); \"%s\" is not one",
+                                        PROXIES_MAX, tok);
+        snprintf(proxies[n_proxies++], IP_MAX, "%s", tok);
+    }
+    return CRM_OK;
+}
+
+/*
+ * The client a submission counts against: the connection's address, unless that is a
+ * trusted proxy; then the right-most X-Forwarded-For entry that is not a proxy (each
+ * proxy appends the address it saw, so that is the last one a proxy of ours vouches for).
+ */
+static void client_address(crm_req *req, char out[IP_MAX])
+{
+    const char *peer = crmp_host->req_ip(req);
+    const char *forwarded = crmp_host->req_header(req, "X-Forwarded-For");
+    snprintf(out, IP_MAX, "%s", peer && *peer ? peer : "unknown");
+    if (!is_proxy(out) || !forwarded) return;
+    const char *end = forwarded + strlen(forwarded);
+    while (end > forwarded) {
+        const char *start = end;
+        while (start > forwarded && start[-1] != ',') start--;
+        const char *a = start, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t')) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        end = start > forwarded ? start - 1 : forwarded;
+        if (b == a) continue;
+        snprintf(out, IP_MAX, "%.*s", (int)(b - a < IP_MAX - 1 ? b - a : IP_MAX - 1), a);
+        if (!is_proxy(out)) return;
+    }
+}
+
 /* ---- POST /forms/{form} ---- */
 
 static const char *form_setting(const char *form, const char *key)
@@ -99,6 +173,125 @@ static int secret_equal(const char *a, const char *b)
     return diff == 0;
 }
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Percent-decode s[0..n) ('+' is a space) into a new string; NULL when malformed or when
+ * it would hold a NUL byte (%00 would cut the value short). */
+static char *url_decode(const char *s, size_t n)
+{
+    char *out = malloc(n + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '+') {
+            *o++ = ' ';
+        } else if (s[i] != '%') {
+            *o++ = s[i];
+        } else if (i + 2 < n && (hi = hex_value(s[i + 1])) >= 0 &&
+                   (lo = hex_value(s[i + 2])) >= 0 && (hi | lo)) {
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            free(out);
+            return NULL;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/*
+ * An application/x-www-form-urlencoded body (what an HTML <form method="post"> sends) as
+ * a JSON object of strings. A field given twice, bad %-escapes or text that is not UTF-8
+ * are refused naming the field (a NUL byte too: it would cut the value short).
+ */
+static int parse_urlencoded(const char *body, size_t len, json_t **out)
+{
+    json_t *fields = json_object();
+    size_t i = 0;
+    *out = NULL;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && body[end] != '&') end++;
+        size_t eq = i;
+        while (eq < end && body[eq] != '=') eq++;
+        if (end > i) {
+            char *key = url_decode(body + i, eq - i);
+            char *value = eq < end ? url_decode(body + eq + 1, end - eq - 1) : strdup("");
+            json_t *v = NULL;
+            int rc = CRM_OK;
+            if (!key || !value || memchr(body + i, '\0', end - i))
+                rc = crmp_host->error_set(CRM_EINVALID, key ? key : "body",
+                                          "the form body is not valid "
+                                          "application/x-www-form-urlencoded");
+            else if (!*key)
+                rc = crmp_host->error_set(CRM_EINVALID, "body", "a form field without a name");
+            else if (json_object_get(fields, key))
+                rc = crmp_host->error_set(CRM_EINVALID, key, "the form field \"%s\" is given twice",
+                                          key);
+            else if (!(v = json_string(value)))
+                rc = crmp_host->error_set(CRM_EINVALID, key, "%s is not UTF-8 text", key);
+            else
+                json_object_set_new(fields, key, v);
+            free(key);
+            free(value);
+            if (rc != CRM_OK) {
+                json_decref(fields);
+                return rc;
+            }
+        }
+        i = end + 1;
+    }
+    *out = fields;
+    return CRM_OK;
+}
+
+/* Whether the Content-Type header names `type` (parameters such as charset allowed). */
+static int content_type_is(const char *header, const char *type)
+{
+    size_t n = strlen(type);
+    return header && strncasecmp(header, type, n) == 0 &&
+           (header[n] == '\0' || header[n] == ';' || header[n] == ' ');
+}
+
+/*
+ * The submission as a JSON object: a JSON body (Content-Type application/json), or an
+ * HTML form's (application/x-www-form-urlencoded). *fields is a new reference; a reply
+ * already set (415) leaves it NULL and returns CRM_OK.
+ */
+static int form_body(crm_req *req, json_t **fields)
+{
+    size_t len = 0;
+    const char *body = crmp_host->req_body(req, &len);
+    const char *type = crmp_host->req_header(req, "Content-Type");
+    *fields = NULL;
+    if (content_type_is(type, "application/x-www-form-urlencoded"))
+        return parse_urlencoded(body, len, fields);
+    if (content_type_is(type, "application/json") || (!type && len == 0)) {
+        json_error_t jerr;
+        json_t *json = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+        if (!json)
+            return crmp_host->error_set(CRM_EINVALID, "body", "invalid JSON at line %d, column %d: %s",
+                                        jerr.line, jerr.column, jerr.text);
+        if (!json_is_object(json)) {
+            json_decref(json);
+            return crmp_host->error_set(CRM_EINVALID, "body",
+                                        "send the form's fields as a JSON object");
+        }
+        *fields = json;
+        return CRM_OK;
+    }
+    return crmp_host->reply_error(req, 415, "unsupported_media_type", NULL,
+                                  "send the form as application/x-www-form-urlencoded (an HTML "
+                                  "form) or application/json");
+}
+
 /* The form's fields and the lead field each fills; anything else is refused. */
 static const struct {
     const char *form, *lead;
@@ -115,29 +308,24 @@ static int form_route(crm_req *req, void *udata)
     int rc;
     const char *form = crmp_host->req_param(req, "form");
     const char *secret = form ? form_setting(form, "secret") : NULL;
-    json_t *body = crmp_host->req_json(req);
-    json_t *lead = NULL, *stored = NULL;
+    json_t *body = NULL, *lead = NULL, *stored = NULL;
+    char client[IP_MAX];
     if (!secret || !*secret)
         return crmp_host->error_set(CRM_ENOTFOUND, "form", "no web form \"%s\"", form ? form : "");
 
-    /* throttle before anything else costs us: per form and client */
-    const char *client = "direct";
-    char first[64];
-    const char *forwarded = crmp_host->req_header(req, "X-Forwarded-For");
-    if (trust_proxy && forwarded && *forwarded) {
-        snprintf(first, sizeof first, "%.*s", (int)strcspn(forwarded, ", "), forwarded);
-        client = first;
-    }
+    /* throttle before anything else costs us: per form and client address */
+    client_address(req, client);
     if (!rate_allow(form, client))
         return crmp_host->reply_error(req, 429, "throttled", NULL,
                                       "too many submissions of this form; try again in a minute");
 
-    if (!json_is_object(body))
-        return crmp_host->error_set(CRM_EINVALID, "body", "send the form's fields as a JSON object");
+    if ((rc = form_body(req, &body)) != CRM_OK || !body) return rc; /* !body: 415 replied */
     const char *given = crmp_host->req_header(req, "X-Form-Secret");
     if (!given) given = json_string_value(json_object_get(body, "secret"));
-    if (!given || !secret_equal(given, secret))
-        return crmp_host->error_set(CRM_EDENIED, "secret", "wrong or missing form secret");
+    if (!given || !secret_equal(given, secret)) {
+        rc = crmp_host->error_set(CRM_EDENIED, "secret", "wrong or missing form secret");
+        goto done;
+    }
 
     lead = json_pack("{s:s,s:s,s:s}", "source", "web_form", "form", form, "status", "new");
     const char *key;
@@ -176,6 +364,7 @@ static int form_route(crm_req *req, void *udata)
     rc = crmp_host->reply_json(req, 201, json_pack("{s:O,s:s}", "id", json_object_get(stored, "id"),
                                                    "status", "received"));
 done:
+    json_decref(body);
     json_decref(lead);
     json_decref(stored);
     return rc;
@@ -184,10 +373,10 @@ done:
 /* ---- POST /leads/{id}/convert ----
  *
  * Body (all optional): {"company": id | {fields}, "contact": {fields}, "deal": {fields} | false}.
- * The route checks the input and emits the command event crm.lead_convert; its after
- * handler below does the writes. An emit runs its after handlers inside one
- * transaction with the caller's context, so the conversion is atomic (if any write
- * fails, none stays) and every write is checked against the caller's permissions.
+ * The route checks the input's shape, then convert() does the writes inside host->tx
+ * with the caller's context: the conversion is atomic (if any write fails, none stays)
+ * and every write is checked against the caller's permissions. What it made shows in
+ * the records' own events (crm.lead.updated with status "converted", *.created).
  */
 
 /* Re-set the current error with its field prefixed ("deal.amount"). */
@@ -206,17 +395,17 @@ static void copy_field(json_t *to, const char *to_key, json_t *from, const char 
     if (v && !json_is_null(v)) json_object_set(to, to_key, v);
 }
 
-static int convert_lead(crm_ctx *ctx, crm_event *ev, void *udata)
+/* In host->tx: `arg` is the route's body with "lead": id added. */
+static int convert(crm_ctx *ctx, void *arg)
 {
-    (void)udata;
     int rc;
-    json_t *payload = crmp_host->event_payload(ev);
+    json_t *payload = arg;
     int64_t lead_id = json_integer_value(json_object_get(payload, "lead"));
     json_t *lead = NULL, *company = NULL, *contact = NULL, *deal = NULL, *fields = NULL;
     json_t *company_in = json_object_get(payload, "company");
     json_t *deal_in = json_object_get(payload, "deal");
     char now[21];
-    crmp_datetime((int64_t)time(NULL), now);
+    crmp_datetime(crmp_host->now(), now);
 
     if ((rc = crmp_host->record_get(ctx, "crm.lead", lead_id, &lead)) != CRM_OK) goto done;
     const char *status = json_string_value(json_object_get(lead, "status"));
@@ -332,7 +521,7 @@ static int convert_route(crm_req *req, void *udata)
     }
     payload = body ? json_deep_copy(body) : json_object();
     json_object_set_new(payload, "lead", json_integer(id));
-    if ((rc = crmp_host->emit(ctx, "crm.lead_convert", payload)) != CRM_OK) goto done;
+    if ((rc = crmp_host->tx(ctx, convert, payload)) != CRM_OK) goto done;
 
     /* committed: answer with what the lead became */
     if ((rc = crmp_host->record_get(ctx, "crm.lead", id, &lead)) != CRM_OK) goto done;
@@ -399,7 +588,6 @@ int crmp_acquire_init(void)
 {
     int rc;
     const char *limit = crmp_host->setting(crmp_self, "forms.rate_limit");
-    const char *proxy = crmp_host->setting(crmp_self, "forms.trust_proxy");
     if (limit) {
         char *end;
         rate_limit = strtol(limit, &end, 10);
@@ -407,13 +595,12 @@ int crmp_acquire_init(void)
             return crmp_host->error_set(CRM_EINVALID, "forms.rate_limit",
                                         "forms.rate_limit is submissions per minute, 1 to 100000");
     }
-    trust_proxy = proxy && strcmp(proxy, "yes") == 0;
-    if ((rc = crmp_host->route(crmp_self, "POST", "/forms/{form}", CRM_PUBLIC, form_route,
-                               NULL)) != CRM_OK ||
+    if ((rc = parse_trust_proxy(crmp_host->setting(crmp_self, "forms.trust_proxy"))) != CRM_OK ||
+        /* raw: an HTML form's body is not JSON; form_body reads either */
+        (rc = crmp_host->route(crmp_self, "POST", "/forms/{form}", CRM_PUBLIC | CRM_RAW_BODY,
+                               form_route, NULL)) != CRM_OK ||
         (rc = crmp_host->route(crmp_self, "POST", "/leads/{id}/convert", 0, convert_route,
                                NULL)) != CRM_OK ||
-        (rc = crmp_host->subscribe(crmp_self, "crm.lead_convert", CRM_AFTER, 100, "convert",
-                                   convert_lead, NULL)) != CRM_OK ||
         (rc = crmp_host->schedule_cron(crmp_self, "recycle", "30 2 * * *", recycle, NULL)) != CRM_OK)
         return rc;
     return CRM_OK;

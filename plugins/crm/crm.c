@@ -16,11 +16,27 @@
 const crm_host_api *crmp_host;
 crm_plugin *crmp_self;
 
+/* Host entries appended after the first version that the plugin cannot do without: on an
+ * older host it refuses to load, naming the entry, instead of calling through NULL. */
+#define NEED(entry)                                                                      \
+    if (!CRM_HOST_HAS(api, entry))                                                       \
+        return api->error_set(CRM_EINVALID, NULL,                                        \
+                              "the crm plugin needs a newer crm: the host API has no " #entry)
+
 static int init(crm_plugin *plugin, const crm_host_api *api)
 {
     int rc;
     crmp_host = api;
     crmp_self = plugin;
+    NEED(record_forget);
+    NEED(now);
+    NEED(tx);
+    NEED(req_ip);
+    NEED(req_body);
+    NEED(reply_data);
+    NEED(record_history);
+    NEED(as_system);
+    NEED(types);
 
     if ((rc = crmp_types_init()) != CRM_OK ||   /* types.c: every type, default roles */
         (rc = crmp_acquire_init()) != CRM_OK || /* acquire.c: web forms, scoring, conversion */

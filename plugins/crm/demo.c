@@ -9,13 +9,18 @@
  *
  * `crm demo` runs this as the system inside one transaction: it all lands, or
  * nothing does. The records go through host->record_create like any other
- * write, so validation, handlers and rules (lead scoring) apply.
+ * write, so validation and the plugin's C handlers apply; the Lua rules do not
+ * run, so leads are scored here as scripts/lead_scoring.lua would score them.
+ *
+ * What the demo cannot make: created_at is the kernel's (the time `crm demo`
+ * runs), so durations from creation — the sales-cycle and ticket-resolution
+ * reports — have nothing to measure on demo data (closed_at / resolved_at lie
+ * in the past, before the records' creation, and are left out).
  */
 #include "crm_int.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define N_COMPANIES 240
 #define N_CONTACTS 900
@@ -208,25 +213,82 @@ static int demo_products(struct demo *d)
     return rc;
 }
 
+/*
+ * A lead's score as scripts/lead_scoring.lua gives it. `crm demo` writes without the
+ * rules engine, so the demo scores its leads itself; keep the two in step (a site that
+ * edits the rule rescores its leads with any change of a scored fact).
+ */
+static int lead_score(const char *source, const char *email, const char *company,
+                      int has_phone, const char *title, const char *message, int consent)
+{
+    static const struct {
+        const char *source;
+        int points;
+    } sources[] = {{"referral", 30}, {"partner", 25},     {"event", 20}, {"web_form", 15},
+                   {"advertising", 10}, {"cold_call", 5}};
+    static const char *const free_mail[] = {"gmail.com", "yahoo.com", "hotmail.com",
+                                            "outlook.com", "mail.ru", "yandex.ru", "qq.com"};
+    int score = 0;
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+        if (strcmp(source, sources[i].source) == 0) score += sources[i].points;
+    const char *at = email ? strchr(email, '@') : NULL;
+    int company_mailbox = at && at[1];
+    for (size_t i = 0; at && i < sizeof free_mail / sizeof free_mail[0]; i++)
+        if (strcmp(at + 1, free_mail[i]) == 0) company_mailbox = 0;
+    if (company_mailbox) score += 20;
+    if (company && *company) score += 15;
+    if (has_phone) score += 10;
+    char lower[128];
+    size_t n = 0;
+    for (; title && title[n] && n + 1 < sizeof lower; n++)
+        lower[n] = (char)(title[n] >= 'A' && title[n] <= 'Z' ? title[n] - 'A' + 'a' : title[n]);
+    lower[n] = '\0';
+    if (strstr(lower, "ceo") || strstr(lower, "director") || strstr(lower, "head") ||
+        strstr(lower, "vp"))
+        score += 20;
+    else if (strstr(lower, "manager"))
+        score += 10;
+    if (message && strlen(message) >= 40) score += 5; /* Lua's # counts bytes too */
+    if (consent) score += 5;
+    return score > 100 ? 100 : score;
+}
+
 static int demo_leads(struct demo *d)
 {
     static const char *const sources[] = {"web_form", "web_form", "referral", "event",
                                           "cold_call", "advertising", "partner"};
     static const char *const statuses[] = {"new", "new", "working", "nurturing", "qualified",
-                                           "disqualified"};
+                                           "disqualified", "converted", "converted"};
     static const char *const titles[] = {"CEO", "Sales Manager", "Head of IT", "Office Manager",
                                          "Director of Operations", "Engineer", "Buyer"};
+    static const char *const messages[] = {
+        NULL, "Call me", "We are 30 people and our spreadsheets no longer keep up with us.",
+        "Looking for a CRM with Greek, Hebrew and Persian support for three offices."};
     int rc = CRM_OK;
     for (int i = 0; i < N_LEADS && rc == CRM_OK; i++) {
         const struct culture *c = &cultures[below(N_CULTURES)];
         const char *first = PICK(c->first), *last = PICK(c->last), *company = PICK(c->company);
         const char *title = PICK(titles), *source = PICK(sources), *status = PICK(statuses);
-        int consent = below(2);
-        json_t *f = json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:b,s:s}", "first_name", first,
-                              "last_name", last, "company_name", company, "email",
-                              mailbox(c, 5000 + i), "job_title", title, "source", source,
-                              "status", status, "consent_email", consent, "country", c->country);
-        if (below(2)) json_object_set_new(f, "phone", phone(c));
+        const char *message = PICK(messages);
+        int consent = below(2), has_phone = below(2);
+        json_t *email = mailbox(c, 5000 + i);
+        int score = lead_score(source, json_string_value(email), company, has_phone, title,
+                               message, consent);
+        json_t *f = json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:b,s:s,s:i}", "first_name", first,
+                              "last_name", last, "company_name", company, "email", email,
+                              "job_title", title, "source", source, "status", status,
+                              "consent_email", consent, "country", c->country, "score", score);
+        if (has_phone) json_object_set_new(f, "phone", phone(c));
+        if (message) json_object_set_new(f, "message", json_string(message));
+        if (strcmp(status, "converted") == 0) {
+            /* converted over the last half year, so this quarter and the last have some
+             * (the leads-converted report); the contact it became is one of the demo's */
+            char at[21];
+            crmp_datetime(d->today - (int64_t)below(180) * 86400, at);
+            json_object_set_new(f, "converted_at", json_string(at));
+            json_object_set_new(f, "converted_contact",
+                                json_integer(d->contacts[below(N_CONTACTS)]));
+        }
         rc = make(d, "crm.lead", f, NULL);
     }
     return rc;
@@ -381,7 +443,7 @@ static int demo(crm_ctx *ctx, void *udata)
     seed = 20240601; /* fixed: the same demo every time */
     const char *today = crmp_host->setting(crmp_self, "demo.today");
     d.today = today ? crmp_time(today) : -1;
-    if (d.today < 0) d.today = (int64_t)time(NULL) / 86400 * 86400;
+    if (d.today < 0) d.today = crmp_host->now() / 86400 * 86400;
     d.today += 12 * 3600;
     if ((rc = demo_companies(&d)) != CRM_OK || (rc = demo_contacts(&d)) != CRM_OK ||
         (rc = demo_products(&d)) != CRM_OK || (rc = demo_leads(&d)) != CRM_OK ||

@@ -2,7 +2,7 @@
  * quality.c — data quality and compliance: duplicate detection, merge, GDPR export and erase.
  *
  *   GET  /api/v1/x/crm/duplicates?type=crm.contact[&threshold=0.85]
- *   POST /api/v1/x/crm/merge {"type": "crm.contact", "keep": 1, "merge": [2, 3]}   (admin)
+ *   POST /api/v1/x/crm/merge {"type": "crm.contact", "keep": 1, "merge": [2, 3]}
  *   GET  /api/v1/x/crm/gdpr/{contact_id}/export                                    (admin)
  *   POST /api/v1/x/crm/gdpr/{contact_id}/erase                                     (admin)
  *
@@ -13,22 +13,25 @@
  * tokens sorted) reaches the threshold. Past 5,000 records names are compared only within
  * the block of their first letter.
  *
- * Merge, erase and export are admin-only: they must see every reference to a person, and
- * a caller who cannot would leave some pointing at a deleted record. Merge and erase do
- * their writes in an after handler of an event the route emits (crm.records_merge,
- * crm.gdpr_erase): host->emit runs it in one transaction, so a failure leaves nothing
- * half-done, and the event stays in the outbox as the audit record (GET /api/v1/events:
- * who, when, which ids — never personal data). Export emits crm.gdpr_exported the same
- * way. Each also logs a line, and merge and erase add a note activity on the record.
+ * References are found from the schema (host->types), not from a list kept here: every
+ * field of kind "ref" that targets the record's type, in any type — the plugin's own,
+ * a vertical's (hotel.reservation.guest), or a custom field an admin added at run time —
+ * and every type with related_type + related_id fields (activities, tasks, messages).
  *
- * The SDK offers no way to list the types and fields of the schema, so references are
- * re-pointed for the crm plugin's own ref fields (the table below, kept with types.c)
- * and for those an admin lists in plugins.conf, e.g. for a vertical:
- *     merge.refs.crm.contact = hotel.reservation.guest, hotel.stay.guest
- * It offers no way to read history: the export gives each record's history address
- * instead of its history. An erase does remove the old values from the kernel's
- * history and events (host->record_forget); events already delivered to webhooks
- * cannot be recalled.
+ * Merge needs update permission on the kept record and delete permission on the merged
+ * ones (an admin; a sales manager within the team). Its references are re-pointed as the
+ * system (host->as_system): a reference in a record the caller cannot see still moves,
+ * or it would be left pointing at a deleted record. The caller learns only how many were
+ * re-pointed, never which. The writes run in one host->tx: a failure leaves nothing
+ * half-done; the fact crm.records_merged is emitted with them (GET /api/v1/events: who,
+ * which ids — never personal data), and a note activity goes on the kept record.
+ *
+ * Export and erase are admin-only: they must see every record about a person. Erase runs
+ * in one host->tx and emits the fact crm.gdpr_erased; export emits crm.gdpr_exported.
+ * An erase also removes the old values from the kernel's history and events
+ * (host->record_forget); events already delivered to webhooks cannot be recalled. The
+ * export holds the contact's change history (host->record_history) and, for each
+ * related record, the address of its history.
  */
 #include "crm_int.h"
 
@@ -44,20 +47,6 @@
 #define DUP_ALL_PAIRS 5000
 #define MERGE_MAX 50
 #define NAME_MAX_CP 128
-
-/* Reference fields of the plugin's own types: (type, field) holds an id of `target`. */
-static const struct ref {
-    const char *type, *field, *target;
-} refs[] = {
-    {"crm.contact", "company", "crm.company"},     {"crm.contact", "lead", "crm.lead"},
-    {"crm.lead", "converted_contact", "crm.contact"}, {"crm.lead", "converted_company", "crm.company"},
-    {"crm.deal", "company", "crm.company"},        {"crm.deal", "contact", "crm.contact"},
-    {"crm.deal", "lead", "crm.lead"},              {"crm.ticket", "contact", "crm.contact"},
-    {"crm.ticket", "company", "crm.company"},      {"crm.message", "contact", "crm.contact"},
-};
-
-/* Types whose records hang off any record by related_type + related_id. */
-static const char *const related_types[] = {"crm.activity", "crm.task", "crm.message"};
 
 static const char *const mergeable[] = {"crm.contact", "crm.company", "crm.lead"};
 
@@ -107,45 +96,59 @@ static int walk_field(crm_ctx *ctx, const char *type, const char *field, int64_t
     return rc;
 }
 
-/*
- * Every record referring to record `id` of `target`: the plugin's ref fields, the ones
- * listed in the setting merge.refs.<target> ("type.field, ..."), and related_type/_id.
- */
-static int walk_refs(crm_ctx *ctx, const char *target, int64_t id, ref_fn fn, void *arg)
+/* Whether a type (as host->types describes it) has a field `name` of `kind`. */
+static bool has_field(json_t *type, const char *name, const char *kind)
 {
-    int rc;
-    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
-        if (strcmp(refs[i].target, target) == 0 &&
-            (rc = walk_field(ctx, refs[i].type, refs[i].field, id, fn, arg)) != CRM_OK)
-            return rc;
-    char key[160];
-    snprintf(key, sizeof key, "merge.refs.%s", target);
-    const char *extra = H->setting(crmp_self, key);
-    if (extra) {
-        char *copy = strdup(extra), *save = NULL;
-        rc = CRM_OK;
-        for (char *tok = copy ? strtok_r(copy, ", ", &save) : NULL; tok && rc == CRM_OK;
-             tok = strtok_r(NULL, ", ", &save)) {
-            char *dot = strrchr(tok, '.');
-            if (!dot || dot == tok) {
-                H->log(crmp_self, CRM_WARN, "%s: \"%s\" is not type.field; skipped", key, tok);
-                continue;
-            }
-            *dot = '\0';
-            rc = walk_field(ctx, tok, dot + 1, id, fn, arg);
-        }
-        free(copy);
-        if (rc != CRM_OK) return rc;
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(type, "fields"), i, f) {
+        const char *n = json_string_value(json_object_get(f, "name"));
+        const char *k = json_string_value(json_object_get(f, "kind"));
+        if (n && strcmp(n, name) == 0) return k && strcmp(k, kind) == 0;
     }
-    for (size_t i = 0; i < sizeof related_types / sizeof related_types[0]; i++) {
-        struct ref_walk w = {related_types[i], "related_id", fn, arg};
+    return false;
+}
+
+/* The records hanging off record `id` of `target` by related_type + related_id. */
+static int walk_related(crm_ctx *ctx, json_t *types, const char *target, int64_t id, ref_fn fn,
+                        void *arg)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t) {
+        if (!has_field(t, "related_type", "text") || !has_field(t, "related_id", "int")) continue;
+        struct ref_walk w = {json_string_value(json_object_get(t, "name")), "related_id", fn, arg};
         json_t *filter = json_pack("{s:s,s:I,s:i}", "related_type", target, "related_id",
                                    (json_int_t)id, "limit", 500);
-        rc = crmp_each(ctx, related_types[i], filter, ref_walk_one, &w);
+        int rc = crmp_each(ctx, w.type, filter, ref_walk_one, &w);
         json_decref(filter);
         if (rc != CRM_OK) return rc;
     }
     return CRM_OK;
+}
+
+/*
+ * Every record referring to record `id` of `target`, with `ctx`'s permissions: by every
+ * ref field of `types` (host->types) that targets it, and by related_type/_id.
+ */
+static int walk_refs(crm_ctx *ctx, json_t *types, const char *target, int64_t id, ref_fn fn,
+                     void *arg)
+{
+    size_t i, j;
+    json_t *t, *f;
+    int rc;
+    json_array_foreach(types, i, t) {
+        json_array_foreach(json_object_get(t, "fields"), j, f) {
+            const char *ref = json_string_value(json_object_get(f, "ref"));
+            const char *kind = json_string_value(json_object_get(f, "kind"));
+            if (!kind || strcmp(kind, "ref") != 0 || !ref || strcmp(ref, target) != 0) continue;
+            if ((rc = walk_field(ctx, json_string_value(json_object_get(t, "name")),
+                                 json_string_value(json_object_get(f, "name")), id, fn,
+                                 arg)) != CRM_OK)
+                return rc;
+        }
+    }
+    return walk_related(ctx, types, target, id, fn, arg);
 }
 
 /* ======================================================================= */
@@ -346,7 +349,7 @@ static int duplicates_route(crm_req *req, void *udata)
     const char *threshold_text = H->req_query(req, "threshold");
     double threshold = 0.85;
     struct dup_state st = {.type = type};
-    json_t *page = NULL, *filter = NULL, *edges = json_object(), *groups = NULL, *by_key = NULL;
+    json_t *page = NULL, *filter = NULL, *edges = NULL, *groups = NULL, *by_key = NULL;
     int *parent = NULL, rc;
     if (!type)
         return H->error_set(CRM_EINVALID, "type", "type must be crm.contact, crm.company or crm.lead");
@@ -357,6 +360,7 @@ static int duplicates_route(crm_req *req, void *udata)
             return H->error_set(CRM_EINVALID, "threshold", "threshold must be from 0.5 to 1");
     }
     /* The records stay in `page` (borrowed by the candidates) */
+    edges = json_object();
     page = json_array();
     filter = json_pack("{s:i}", "limit", 1000);
     {
@@ -490,13 +494,15 @@ done:
 /* ---- Merge ------------------------------------------------------------- */
 /* ======================================================================= */
 
-struct merge_summary {
+/* One merge: what the route checked, and what the transaction did. */
+struct merge {
+    const char *type;
+    int64_t keep;
+    json_t *merge;     /* [ids], borrowed from the request */
     int repointed;
     json_t *filled;    /* field names copied into the kept record */
-    json_t *conflicts; /* field → [kept value, merged id, merged value] */
+    json_t *conflicts; /* field → {kept, merged_id, merged} */
 };
-
-static _Thread_local struct merge_summary *current_merge;
 
 struct repoint {
     crm_ctx *ctx;
@@ -515,80 +521,85 @@ static int repoint_one(const char *type, const char *field, json_t *record, void
     return rc;
 }
 
+/* As the system (host->as_system): every reference to a merged record, in every type,
+ * now names the kept one. The schema is read as the system too, so no type is missed. */
+static int repoint_all(crm_ctx *sys, void *arg)
+{
+    struct merge *m = arg;
+    struct repoint rp = {sys, m->keep, 0};
+    json_t *types = NULL, *v;
+    size_t i;
+    int rc = H->types(sys, &types);
+    json_array_foreach(m->merge, i, v) {
+        if (rc != CRM_OK) break;
+        rc = walk_refs(sys, types, m->type, (int64_t)json_integer_value(v), repoint_one, &rp);
+    }
+    json_decref(types);
+    m->repointed = rp.count;
+    return rc;
+}
+
 static bool empty_value(json_t *v)
 {
     return !v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v));
 }
 
-/* After handler of crm.records_merge {"type", "keep", "merge": [ids]}. */
-static int merge_handler(crm_ctx *ctx, crm_event *ev, void *udata)
+/* In host->tx, with the caller's context: the merged records' values, their deletion, the
+ * references (as the system), the kept record, the note and the fact. */
+static int merge_records(crm_ctx *ctx, void *arg)
 {
-    (void)udata;
-    json_t *p = H->event_payload(ev), *kept = NULL, *patch = json_object();
-    json_t *conflicts = json_object(), *filled = json_array();
-    const char *type = mergeable_type(json_string_value(json_object_get(p, "type")));
-    struct repoint rp = {.ctx = ctx};
+    struct merge *m = arg;
+    json_t *kept = NULL, *patch = json_object(), *payload = NULL, *v;
     char note[600];
     size_t used = 0, i;
-    json_t *v;
     int rc;
-    if (!type || !crmp_json_id(json_object_get(p, "keep"), &rp.keep)) {
-        rc = H->error_set(CRM_EINVALID, NULL, "crm.records_merge: type and keep are needed");
-        goto done;
-    }
-    if ((rc = H->record_get(ctx, type, rp.keep, &kept)) != CRM_OK) goto done;
+    if ((rc = H->record_get(ctx, m->type, m->keep, &kept)) != CRM_OK) goto done;
     used += (size_t)snprintf(note, sizeof note, "Merged into this record:");
-    json_array_foreach(json_object_get(p, "merge"), i, v)
-    {
-        int64_t id;
+    json_array_foreach(m->merge, i, v) {
+        int64_t id = (int64_t)json_integer_value(v);
         json_t *merged = NULL;
-        if (!crmp_json_id(v, &id) || id == rp.keep) {
-            rc = H->error_set(CRM_EINVALID, "merge", "merge must list other record ids");
-            goto done;
-        }
-        if ((rc = H->record_get(ctx, type, id, &merged)) != CRM_OK) goto done;
+        if ((rc = H->record_get(ctx, m->type, id, &merged)) != CRM_OK) goto done;
         /* Nothing lost: fields empty on the kept record come from the merged one (the
          * first merged record wins); differing values are reported, and stay in the
          * merged record, which is soft-deleted with its history. */
         const char *key;
         json_t *value;
-        json_object_foreach(merged, key, value)
-        {
+        json_object_foreach(merged, key, value) {
             if (is_system_field(key) || empty_value(value)) continue;
             json_t *ours = json_object_get(patch, key) ? json_object_get(patch, key)
                                                        : json_object_get(kept, key);
             if (empty_value(ours)) {
                 json_object_set(patch, key, value);
-                json_array_append_new(filled, json_string(key));
-            } else if (!json_equal(ours, value) && !json_object_get(conflicts, key)) {
-                json_object_set_new(conflicts, key,
+                json_array_append_new(m->filled, json_string(key));
+            } else if (!json_equal(ours, value) && !json_object_get(m->conflicts, key)) {
+                json_object_set_new(m->conflicts, key,
                                     json_pack("{s:O,s:I,s:O}", "kept", ours, "merged_id",
                                               (json_int_t)id, "merged", value));
             }
         }
         json_decref(merged);
-        if ((rc = walk_refs(ctx, type, id, repoint_one, &rp)) != CRM_OK) goto done;
-        if ((rc = H->record_delete(ctx, type, id)) != CRM_OK) goto done;
+        /* the caller's permission to delete it decides whether the merge may happen */
+        if ((rc = H->record_delete(ctx, m->type, id)) != CRM_OK) goto done;
         if (used < sizeof note)
-            used += (size_t)snprintf(note + used, sizeof note - used, " %s #%lld", type,
+            used += (size_t)snprintf(note + used, sizeof note - used, " %s #%lld", m->type,
                                      (long long)id);
     }
+    if ((rc = H->as_system(ctx, repoint_all, m)) != CRM_OK) goto done;
     /* After the deletes, so a unique value moving over meets no live twin. */
     if (json_object_size(patch) &&
-        (rc = H->record_update(ctx, type, rp.keep, patch, NULL)) != CRM_OK)
+        (rc = H->record_update(ctx, m->type, m->keep, patch, NULL)) != CRM_OK)
         goto done;
-    if ((rc = crmp_log_activity(ctx, type, rp.keep, "Records merged", note)) != CRM_OK) goto done;
+    if ((rc = crmp_log_activity(ctx, m->type, m->keep, "Records merged", note)) != CRM_OK)
+        goto done;
+    payload = json_pack("{s:s,s:I,s:O,s:I,s:i}", "type", m->type, "keep", (json_int_t)m->keep,
+                        "merged", m->merge, "by", (json_int_t)H->ctx_user(ctx),
+                        "references_repointed", m->repointed);
+    if ((rc = H->emit(ctx, "crm.records_merged", payload)) != CRM_OK) goto done;
     H->log(crmp_self, CRM_INFO, "merge by user %lld: %s", (long long)H->ctx_user(ctx), note);
-    if (current_merge) {
-        current_merge->repointed = rp.count;
-        current_merge->filled = json_incref(filled);
-        current_merge->conflicts = json_incref(conflicts);
-    }
 done:
     json_decref(kept);
     json_decref(patch);
-    json_decref(conflicts);
-    json_decref(filled);
+    json_decref(payload);
     return rc;
 }
 
@@ -597,8 +608,7 @@ static int merge_route(crm_req *req, void *udata)
 {
     (void)udata;
     crm_ctx *ctx = H->req_ctx(req);
-    json_t *body = H->req_json(req), *record = NULL, *payload = NULL;
-    struct merge_summary sum = {0};
+    json_t *body = H->req_json(req), *record = NULL;
     int64_t keep, id;
     size_t i, j;
     json_t *v;
@@ -632,22 +642,16 @@ static int merge_route(crm_req *req, void *udata)
         json_decref(record);
         record = NULL;
     }
-    payload = json_pack("{s:s,s:I,s:O,s:I}", "type", type, "keep", (json_int_t)keep, "merge",
-                        merge, "by", (json_int_t)H->ctx_user(ctx));
-    current_merge = &sum;
-    rc = H->emit(ctx, "crm.records_merge", payload);
-    current_merge = NULL;
-    json_decref(payload);
-    if (rc != CRM_OK) goto done;
+    struct merge m = {type, keep, merge, 0, json_array(), json_object()};
+    if ((rc = H->tx(ctx, merge_records, &m)) != CRM_OK) goto done;
     if ((rc = H->record_get(ctx, type, keep, &record)) != CRM_OK) goto done;
     rc = H->reply_json(req, 200,
                        json_pack("{s:o,s:O,s:i,s:O,s:O}", "record", record, "merged", merge,
-                                 "references_repointed", sum.repointed, "filled",
-                                 sum.filled ? sum.filled : json_array(), "conflicts",
-                                 sum.conflicts ? sum.conflicts : json_object()));
+                                 "references_repointed", m.repointed, "filled", m.filled,
+                                 "conflicts", m.conflicts));
 done:
-    json_decref(sum.filled);
-    json_decref(sum.conflicts);
+    json_decref(m.filled);
+    json_decref(m.conflicts);
     return rc;
 }
 
@@ -664,6 +668,7 @@ static json_t *history_address(const char *type, int64_t id)
 
 struct export {
     crm_ctx *ctx;
+    json_t *types;   /* host->types */
     json_t *related; /* type → [records] */
     json_t *history; /* [addresses] */
     json_t *seen;    /* "type:id" → true */
@@ -671,7 +676,6 @@ struct export {
 
 static int export_add(const char *type, const char *field, json_t *record, void *arg)
 {
-    (void)field;
     struct export *ex = arg;
     int64_t id = (int64_t)json_integer_value(json_object_get(record, "id"));
     char key[96];
@@ -682,17 +686,10 @@ static int export_add(const char *type, const char *field, json_t *record, void 
     if (!list) json_object_set_new(ex->related, type, list = json_array());
     json_array_append(list, record);
     json_array_append_new(ex->history, history_address(type, id));
-    /* What hangs off the person's tickets, deals and leads is about them too. */
-    if (strcmp(type, "crm.activity") && strcmp(type, "crm.task") && strcmp(type, "crm.message")) {
-        for (size_t i = 0; i < sizeof related_types / sizeof related_types[0]; i++) {
-            struct ref_walk w = {related_types[i], "related_id", export_add, ex};
-            json_t *filter = json_pack("{s:s,s:I,s:i}", "related_type", type, "related_id",
-                                       (json_int_t)id, "limit", 500);
-            int rc = crmp_each(ex->ctx, related_types[i], filter, ref_walk_one, &w);
-            json_decref(filter);
-            if (rc != CRM_OK) return rc;
-        }
-    }
+    /* What hangs off the person's tickets, deals and leads is about them too (one level:
+     * what hangs off an activity is not looked for). */
+    if (strcmp(field, "related_id") != 0)
+        return walk_related(ex->ctx, ex->types, type, id, export_add, ex);
     return CRM_OK;
 }
 
@@ -703,28 +700,33 @@ static int export_route(crm_req *req, void *udata)
     crm_ctx *ctx = H->req_ctx(req);
     struct export ex = {.ctx = ctx, .related = json_object(), .history = json_array(),
                         .seen = json_object()};
-    json_t *contact = NULL, *company = NULL, *payload = NULL;
+    json_t *contact = NULL, *company = NULL, *payload = NULL, *history = NULL;
     int64_t id, company_id;
     int rc;
     if ((rc = crmp_id_param(req, "contact_id", &id)) != CRM_OK) goto done;
     if ((rc = H->record_get(ctx, "crm.contact", id, &contact)) != CRM_OK) goto done;
+    if ((rc = H->record_history(ctx, "crm.contact", id, &history)) != CRM_OK) goto done;
+    if ((rc = H->types(ctx, &ex.types)) != CRM_OK) goto done;
     json_array_append_new(ex.history, history_address("crm.contact", id));
     if (crmp_json_id(json_object_get(contact, "company"), &company_id))
         H->record_get(ctx, "crm.company", company_id, &company); /* may be gone: then null */
-    if ((rc = walk_refs(ctx, "crm.contact", id, export_add, &ex)) != CRM_OK) goto done;
+    if ((rc = walk_refs(ctx, ex.types, "crm.contact", id, export_add, &ex)) != CRM_OK) goto done;
     payload = json_pack("{s:I,s:I}", "contact", (json_int_t)id, "by", (json_int_t)H->ctx_user(ctx));
     if ((rc = H->emit(ctx, "crm.gdpr_exported", payload)) != CRM_OK) goto done;
     H->log(crmp_self, CRM_INFO, "GDPR export of crm.contact %lld by user %lld", (long long)id,
            (long long)H->ctx_user(ctx));
     rc = H->reply_json(
         req, 200,
-        json_pack("{s:s,s:I,s:O,s:o,s:O,s:O,s:s}", "format", "crm.gdpr_export/1", "contact_id",
-                  (json_int_t)id, "contact", contact, "company", company ? company : json_null(),
-                  "related", ex.related, "history", ex.history, "history_note",
-                  "each address answers that record's full change history (who, when, old and "
-                  "new values); the plugin API cannot read history itself"));
+        json_pack("{s:s,s:I,s:O,s:o,s:O,s:O,s:O,s:s}", "format", "crm.gdpr_export/1",
+                  "contact_id", (json_int_t)id, "contact", contact, "company",
+                  company ? company : json_null(), "contact_history", history, "related",
+                  ex.related, "history", ex.history, "history_note",
+                  "contact_history is the contact's change history (who, when, old and new "
+                  "values); each address in history answers that of one record"));
     company = NULL;
 done:
+    json_decref(history);
+    json_decref(ex.types);
     json_decref(contact);
     json_decref(company);
     json_decref(payload);
@@ -758,7 +760,6 @@ static const struct erase_rule {
  */
 static int forget_patched(crm_ctx *ctx, const char *type, int64_t id, json_t *patch)
 {
-    if (!CRM_HOST_HAS(H, record_forget)) return CRM_OK;
     json_t *fields = json_array();
     const char *key;
     json_t *v;
@@ -770,6 +771,8 @@ static int forget_patched(crm_ctx *ctx, const char *type, int64_t id, json_t *pa
 
 struct erase {
     crm_ctx *ctx;
+    int64_t contact;
+    json_t *types;  /* host->types */
     json_t *counts; /* type → n */
 };
 
@@ -806,43 +809,29 @@ static int erase_one(const char *type, const char *field, json_t *record, void *
     return rc;
 }
 
-/* Erase walks what hangs off the person's tickets and leads too. */
+/* Erase walks what hangs off the person's tickets and leads too (their own words). */
 static int erase_deep(const char *type, const char *field, json_t *record, void *arg)
 {
     struct erase *er = arg;
     int rc = erase_one(type, field, record, arg);
     if (rc != CRM_OK) return rc;
     if (strcmp(type, "crm.ticket") && strcmp(type, "crm.lead")) return CRM_OK;
-    int64_t id = (int64_t)json_integer_value(json_object_get(record, "id"));
-    for (size_t i = 0; i < sizeof related_types / sizeof related_types[0]; i++) {
-        struct ref_walk w = {related_types[i], "related_id", erase_one, er};
-        json_t *filter = json_pack("{s:s,s:I,s:i}", "related_type", type, "related_id",
-                                   (json_int_t)id, "limit", 500);
-        rc = crmp_each(er->ctx, related_types[i], filter, ref_walk_one, &w);
-        json_decref(filter);
-        if (rc != CRM_OK) return rc;
-    }
-    return CRM_OK;
+    return walk_related(er->ctx, er->types, type,
+                        (int64_t)json_integer_value(json_object_get(record, "id")), erase_one, er);
 }
 
-static _Thread_local json_t *current_erase_counts;
-
-/* After handler of crm.gdpr_erase {"contact": id}: anonymise the person, keep the numbers. */
-static int erase_handler(crm_ctx *ctx, crm_event *ev, void *udata)
+/* In host->tx: anonymise the person, keep the numbers; the fact crm.gdpr_erased with it. */
+static int erase_person(crm_ctx *ctx, void *arg)
 {
-    (void)udata;
-    struct erase er = {.ctx = ctx, .counts = json_object()};
-    json_t *contact = NULL;
-    int64_t id;
+    struct erase *er = arg;
+    int64_t id = er->contact;
+    json_t *contact = NULL, *payload = NULL;
     int rc;
     char note[200];
-    if (!crmp_json_id(json_object_get(H->event_payload(ev), "contact"), &id)) {
-        rc = H->error_set(CRM_EINVALID, "contact", "crm.gdpr_erase: contact must be an id");
-        goto done;
-    }
     if ((rc = H->record_get(ctx, "crm.contact", id, &contact)) != CRM_OK) goto done;
+    if ((rc = H->types(ctx, &er->types)) != CRM_OK) goto done;
     /* Related records first: the walk finds them by the contact's id, which stays. */
-    if ((rc = walk_refs(ctx, "crm.contact", id, erase_deep, &er)) != CRM_OK) goto done;
+    if ((rc = walk_refs(ctx, er->types, "crm.contact", id, erase_deep, er)) != CRM_OK) goto done;
     json_t *patch = json_pack("{s:s,s:b,s:b,s:b,s:s}", "first_name", "Erased", "consent_email", 0,
                               "consent_sms", 0, "consent_phone", 0, "preferred_channel", "none");
     char last[32];
@@ -855,16 +844,19 @@ static int erase_handler(crm_ctx *ctx, crm_event *ev, void *udata)
     if (rc == CRM_OK) rc = forget_patched(ctx, "crm.contact", id, patch);
     json_decref(patch);
     if (rc != CRM_OK) goto done;
-    json_object_set_new(er.counts, "crm.contact", json_integer(1));
+    json_object_set_new(er->counts, "crm.contact", json_integer(1));
     snprintf(note, sizeof note, "Personal data erased by user %lld (GDPR art. 17).",
              (long long)H->ctx_user(ctx));
     if ((rc = crmp_log_activity(ctx, "crm.contact", id, "GDPR erase", note)) != CRM_OK) goto done;
+    /* who and which contact, never personal data: the event outlives the erase */
+    payload = json_pack("{s:I,s:I,s:O}", "contact", (json_int_t)id, "by",
+                        (json_int_t)H->ctx_user(ctx), "anonymised", er->counts);
+    if ((rc = H->emit(ctx, "crm.gdpr_erased", payload)) != CRM_OK) goto done;
     H->log(crmp_self, CRM_INFO, "GDPR erase of crm.contact %lld by user %lld", (long long)id,
            (long long)H->ctx_user(ctx));
-    if (current_erase_counts) json_object_update(current_erase_counts, er.counts);
 done:
     json_decref(contact);
-    json_decref(er.counts);
+    json_decref(payload);
     return rc;
 }
 
@@ -872,38 +864,29 @@ done:
 static int erase_route(crm_req *req, void *udata)
 {
     (void)udata;
-    crm_ctx *ctx = H->req_ctx(req);
-    json_t *contact = NULL, *payload = NULL, *counts = json_object();
-    int64_t id;
+    struct erase er = {.ctx = H->req_ctx(req), .counts = json_object()};
     int rc;
-    if ((rc = crmp_id_param(req, "contact_id", &id)) != CRM_OK) goto done;
-    if ((rc = H->record_get(ctx, "crm.contact", id, &contact)) != CRM_OK) goto done;
-    payload = json_pack("{s:I,s:I}", "contact", (json_int_t)id, "by", (json_int_t)H->ctx_user(ctx));
-    current_erase_counts = counts;
-    rc = H->emit(ctx, "crm.gdpr_erase", payload);
-    current_erase_counts = NULL;
-    if (rc != CRM_OK) goto done;
+    if ((rc = crmp_id_param(req, "contact_id", &er.contact)) != CRM_OK) goto done;
+    if ((rc = H->tx(er.ctx, erase_person, &er)) != CRM_OK) goto done;
     rc = H->reply_json(req, 200,
-                       json_pack("{s:I,s:O,s:s}", "contact", (json_int_t)id, "anonymised", counts,
-                                 "note", "deal amounts, ticket and message counts, dates and "
-                                 "satisfaction scores are kept; the kernel's change history "
-                                 "still holds earlier values"));
+                       json_pack("{s:I,s:O,s:s}", "contact", (json_int_t)er.contact, "anonymised",
+                                 er.counts, "note",
+                                 "deal amounts, ticket and message counts, dates and "
+                                 "satisfaction scores are kept; the old values are [erased] in "
+                                 "the change history and events too, but events already "
+                                 "delivered to webhooks cannot be recalled"));
 done:
-    json_decref(contact);
-    json_decref(payload);
-    json_decref(counts);
+    json_decref(er.types);
+    json_decref(er.counts);
     return rc;
 }
 
 int crmp_quality_init(void)
 {
     int rc;
-    if ((rc = H->subscribe(crmp_self, "crm.records_merge", CRM_AFTER, 50, "records_merge",
-                           merge_handler, NULL)) ||
-        (rc = H->subscribe(crmp_self, "crm.gdpr_erase", CRM_AFTER, 50, "gdpr_erase",
-                           erase_handler, NULL)) ||
-        (rc = H->route(crmp_self, "GET", "/duplicates", 0, duplicates_route, NULL)) ||
-        (rc = H->route(crmp_self, "POST", "/merge", CRM_ADMIN_ONLY, merge_route, NULL)) ||
+    if ((rc = H->route(crmp_self, "GET", "/duplicates", 0, duplicates_route, NULL)) ||
+        /* not admin-only: the caller's update and delete permissions decide (merge_records) */
+        (rc = H->route(crmp_self, "POST", "/merge", 0, merge_route, NULL)) ||
         (rc = H->route(crmp_self, "GET", "/gdpr/{contact_id}/export", CRM_ADMIN_ONLY,
                        export_route, NULL)) ||
         (rc = H->route(crmp_self, "POST", "/gdpr/{contact_id}/erase", CRM_ADMIN_ONLY,

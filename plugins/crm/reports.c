@@ -44,11 +44,11 @@ static void quarter_start(int64_t t, int delta, char out[24])
     snprintf(out, 24, "%04d-%02d-01", quarters / 4 + 1900, (quarters % 4) * 3 + 1);
 }
 
-/* "now" for a report: ?today=YYYY-MM-DD (noon UTC of that day), else the clock. */
+/* "now" for a report: ?today=YYYY-MM-DD (noon UTC of that day), else the platform's clock. */
 static int report_now(crm_req *req, int64_t *now)
 {
     const char *today = crmp_host->req_query(req, "today");
-    *now = (int64_t)time(NULL);
+    *now = crmp_host->now();
     if (!today) return CRM_OK;
     int64_t t = crmp_time(today);
     if (strlen(today) != 10 || t < 0)

@@ -18,26 +18,36 @@
  * Campaigns. POST /api/v1/x/crm/campaigns/{id}/send resolves the campaign's segment (a
  * saved filter: list parameters for crm.contact or crm.lead) with record_find under the
  * caller's permissions and queues one crm.message per recipient who consented to e-mail
- * (consent_email, preferred_channel not "none", an address). The work runs in an after
- * handler of the event crm.campaign_send, emitted by the route: host->emit runs it in one
- * transaction, so a failure half-way queues nothing, and the event stays in the outbox as
- * the record of who sent what (a rule may emit it too, to send a scheduled campaign).
+ * (consent_email, preferred_channel not "none", an address), then marks the campaign done
+ * with its sent_count. All of it runs in host->tx: a failure half-way queues nothing.
  *
- * Delivery. An async handler on crm.message.created (the bus's durable outbox: at least
- * once, retried with backoff while it fails) sends the message with libcurl to
- * plugins.conf's mail.smtp_url (smtp:// or smtps://), from mail.from, with
- * mail.smtp_user / mail.smtp_password and mail.smtp_tls = required | try when set, and
- * records status (sent | failed), error, attempts and sent_at on the message. A message
- * already sent is not sent again when the bus redelivers. Mail queued by rules
- * (crm.mail.queue → core.mail.queued) becomes a crm.message the same way.
+ * Delivery. An async handler on crm.message.* (the bus's durable outbox: at least once,
+ * outside any transaction) sends each queued message with libcurl and records status
+ * (sent | failed), error, attempts and sent_at (the platform's clock) on it. A failed
+ * attempt sets next_attempt_at 5 min × 3^(attempts-1) later (at most 6 h); a schedule
+ * (mail_retry, every minute) queues it again then, until mail.max_attempts (default 5):
+ * after the last one next_attempt_at stays empty and the error says it gave up. Setting
+ * a failed message's status back to queued sends it at once. A message already sent is
+ * not sent again when the bus redelivers; a crash between the SMTP answer and the status
+ * update sends it twice (at least once). Mail queued by rules (crm.mail.queue →
+ * core.mail.queued) becomes a crm.message the same way.
+ *
+ * SMTP settings (plugins.conf, [crm]):
+ *   mail.smtp_url       smtp://host:587 (STARTTLS per mail.smtp_tls) or smtps://host:465
+ *                       (TLS from the first byte); required
+ *   mail.from           "CRM <crm@example.com>"; required
+ *   mail.smtp_user, mail.smtp_password   SMTP AUTH credentials (the mechanism is the
+ *                       strongest libcurl and the server share); unset: no AUTH
+ *   mail.smtp_tls       required (STARTTLS or fail) | try (STARTTLS when offered) | unset
+ *                       (plain on smtp://). Certificates are verified against the system's
+ *                       CA store (libcurl's default). The tests cover plain SMTP on
+ *                       loopback only: TLS and AUTH are libcurl's, untested here.
+ *   mail.max_attempts   sends of one message before giving up (1 to 20, default 5)
  *
  * Suggestions. GET /api/v1/x/crm/suggestions/{contact_id}: products bought (won deals'
  * lines) by customers whose purchases overlap this one's, weighted by the Jaccard
  * similarity of the two sets, minus what the contact already bought; with no history,
  * the most bought products. Only deals the caller may read count.
- *
- * Clock: the SDK gives plugins no clock (the kernel's frozen test clock, CRM_CLOCK, is out
- * of reach), so sent_at is the real time of the send.
  */
 #include "crm_int.h"
 
@@ -312,9 +322,6 @@ struct send_summary {
     int queued, skipped_no_consent, skipped_no_email;
 };
 
-/* The route's summary, filled by the after handler on the same thread (NULL for rules). */
-static _Thread_local struct send_summary *current_summary;
-
 struct send_job {
     crm_ctx *ctx;
     const char *type; /* crm.contact or crm.lead */
@@ -452,23 +459,26 @@ static void job_free(struct send_job *job)
     json_decref(job->tmpl);
 }
 
-/* After handler of crm.campaign_send {"campaign": id}: queue the messages, mark it done. */
-static int campaign_send_handler(crm_ctx *ctx, crm_event *ev, void *udata)
+/* A send: the campaign's id in, what happened out. */
+struct send_request {
+    int64_t id;
+    struct send_summary sum;
+};
+
+/* In host->tx: queue the messages, mark the campaign done; all of it or nothing. */
+static int campaign_send(crm_ctx *ctx, void *arg)
 {
-    (void)udata;
+    struct send_request *req = arg;
     struct send_job job = {0};
     json_t *filter = NULL;
-    int64_t id;
     int rc;
-    if (!crmp_json_id(json_object_get(H->event_payload(ev), "campaign"), &id))
-        return H->error_set(CRM_EINVALID, "campaign", "crm.campaign_send: campaign must be an id");
-    if ((rc = campaign_load(ctx, id, &job, &filter)) != CRM_OK) goto done;
+    if ((rc = campaign_load(ctx, req->id, &job, &filter)) != CRM_OK) goto done;
     json_object_set_new(filter, "limit", json_integer(500));
     if ((rc = crmp_each(ctx, job.type, filter, queue_one, &job)) != CRM_OK) goto done;
     json_t *patch = json_pack("{s:s,s:i}", "status", "done", "sent_count", job.sum.queued);
-    rc = H->record_update(ctx, "crm.campaign", id, patch, NULL);
+    rc = H->record_update(ctx, "crm.campaign", req->id, patch, NULL);
     json_decref(patch);
-    if (rc == CRM_OK && current_summary) *current_summary = job.sum;
+    if (rc == CRM_OK) req->sum = job.sum;
 done:
     json_decref(filter);
     job_free(&job);
@@ -479,29 +489,16 @@ done:
 static int campaign_send_route(crm_req *req, void *udata)
 {
     (void)udata;
-    crm_ctx *ctx = H->req_ctx(req);
-    struct send_job check = {0};
-    struct send_summary sum = {0};
-    json_t *filter = NULL, *payload = NULL;
-    int64_t id;
+    struct send_request send = {0};
     int rc;
-    if ((rc = crmp_id_param(req, "id", &id)) != CRM_OK) return rc;
-    /* Check first, so a bad campaign answers 400/404/409 naming its field. */
-    if ((rc = campaign_load(ctx, id, &check, &filter)) != CRM_OK) goto done;
-    payload = json_pack("{s:I}", "campaign", (json_int_t)id);
-    current_summary = &sum;
-    rc = H->emit(ctx, "crm.campaign_send", payload);
-    current_summary = NULL;
-    if (rc != CRM_OK) goto done;
-    rc = H->reply_json(req, 200,
-                       json_pack("{s:I,s:i,s:i,s:i}", "campaign", (json_int_t)id, "queued",
-                                 sum.queued, "skipped_no_consent", sum.skipped_no_consent,
-                                 "skipped_no_email", sum.skipped_no_email));
-done:
-    json_decref(filter);
-    json_decref(payload);
-    job_free(&check);
-    return rc;
+    if ((rc = crmp_id_param(req, "id", &send.id)) != CRM_OK) return rc;
+    /* a bad campaign answers 400/404/409 naming its field, and nothing is queued */
+    if ((rc = H->tx(H->req_ctx(req), campaign_send, &send)) != CRM_OK) return rc;
+    return H->reply_json(req, 200,
+                         json_pack("{s:I,s:i,s:i,s:i}", "campaign", (json_int_t)send.id, "queued",
+                                   send.sum.queued, "skipped_no_consent",
+                                   send.sum.skipped_no_consent, "skipped_no_email",
+                                   send.sum.skipped_no_email));
 }
 
 /* ======================================================================= */
@@ -587,7 +584,7 @@ static int build_mail(json_t *msg, const char *from, const char *from_addr, int6
     const char *subject = json_string_value(json_object_get(msg, "subject"));
     const char *body = json_string_value(json_object_get(msg, "body"));
     char line[512];
-    time_t now = time(NULL);
+    time_t now = (time_t)H->now();
     struct tm tm;
     gmtime_r(&now, &tm);
     const char *domain = strchr(from_addr, '@') + 1;
@@ -723,7 +720,24 @@ done:
     return rc;
 }
 
-/* Async handler of crm.message.created: deliver, and record the outcome on the message. */
+/* mail.max_attempts (default 5): read-only after init. */
+static int max_attempts = 5;
+
+/* Seconds to wait after the n-th failed attempt: 5 min × 3^(n-1), at most 6 h. */
+static int64_t retry_delay(int attempts)
+{
+    int64_t d = 300;
+    for (int i = 1; i < attempts && d < 6 * 3600; i++) d *= 3;
+    return d < 6 * 3600 ? d : 6 * 3600;
+}
+
+/*
+ * Async handler of crm.message.* : deliver what is queued, and record the outcome on the
+ * message. Sent: status sent, sent_at. Failed: status failed, the error, and either
+ * next_attempt_at (the retry sweep below queues it again then) or, after
+ * mail.max_attempts, none: given up. The handler's own updates come back here as
+ * crm.message.updated and find nothing queued.
+ */
 static int message_deliver(crm_ctx *ctx, crm_event *ev, void *udata)
 {
     (void)udata;
@@ -731,41 +745,81 @@ static int message_deliver(crm_ctx *ctx, crm_event *ev, void *udata)
     json_t *msg = NULL, *tmpl = NULL, *patch = NULL;
     char *error = NULL, at[21];
     int rc;
+    if (!H->event_type(ev) || strcmp(H->event_topic(ev), "crm.message.deleted") == 0)
+        return CRM_OK;
     /* Read it again: the event's copy may be stale when the bus redelivers. */
     if ((rc = H->record_get(ctx, "crm.message", id, &msg)) != CRM_OK)
         return rc == CRM_ENOTFOUND ? CRM_OK : rc; /* deleted since: nothing to send */
-    /* Send what is queued, and retry what this handler failed to send (attempts > 0). A
-     * message stored as sent or failed from elsewhere (an import) is a record, not mail;
-     * and a redelivered event finds its message sent: at least once, never twice. */
+    /* Only what is queued: a message stored as sent or failed from elsewhere (an import)
+     * is a record, not mail; and a redelivered event finds its message sent. */
     const char *status = json_string_value(json_object_get(msg, "status"));
-    int64_t tried = json_integer_value(json_object_get(msg, "attempts"));
-    if (!status || !(strcmp(status, "queued") == 0 || (strcmp(status, "failed") == 0 && tried > 0)))
-        goto done;
+    if (!status || strcmp(status, "queued") != 0) goto done;
     if (crmp_json_id(json_object_get(msg, "template"), &tid) &&
         H->record_get(ctx, "crm.email_template", tid, &tmpl) == CRM_OK && is_html(tmpl))
         json_object_set_new(msg, "_html", json_true());
-    int attempts = (int)tried + 1;
+    int attempts = (int)json_integer_value(json_object_get(msg, "attempts")) + 1;
     int sent = smtp_send(msg, id, &error);
+    int64_t now = H->now();
     if (sent == CRM_OK) {
-        crmp_datetime((int64_t)time(NULL), at);
-        patch = json_pack("{s:s,s:s,s:i,s:n}", "status", "sent", "sent_at", at, "attempts",
-                          attempts, "error");
+        crmp_datetime(now, at);
+        patch = json_pack("{s:s,s:s,s:i,s:n,s:n}", "status", "sent", "sent_at", at, "attempts",
+                          attempts, "error", "next_attempt_at");
     } else {
-        patch = json_pack("{s:s,s:i,s:s}", "status", "failed", "attempts", attempts, "error",
-                          error ? error : "unknown error");
-        H->log(crmp_self, CRM_WARN, "crm.message %lld: attempt %d: %s", (long long)id, attempts,
-               error ? error : "unknown error");
+        const char *why = error ? error : "unknown error";
+        patch = json_pack("{s:s,s:i}", "status", "failed", "attempts", attempts);
+        if (attempts < max_attempts) {
+            crmp_datetime(now + retry_delay(attempts), at);
+            json_object_set_new(patch, "next_attempt_at", json_string(at));
+            json_object_set_new(patch, "error", json_string(why));
+        } else {
+            json_object_set_new(patch, "next_attempt_at", json_null());
+            json_object_set_new(patch, "error", json_sprintf("%s (gave up after %d attempts)",
+                                                             why, attempts));
+        }
+        H->log(crmp_self, CRM_WARN, "crm.message %lld: attempt %d of %d: %s", (long long)id,
+               attempts, max_attempts, why);
     }
-    if ((rc = H->record_update(ctx, "crm.message", id, patch, NULL)) != CRM_OK) goto done;
-    /* A failed send returns an error: the bus retries it with backoff, then dead-letters it. */
-    if (sent != CRM_OK)
-        rc = H->error_set(CRM_EBUSY, NULL, "crm.message %lld not sent: %s", (long long)id,
-                          error ? error : "unknown error");
+    /* A failed send is recorded, not returned: the retry is the message's (next_attempt_at,
+     * minutes apart), not the bus's (seconds apart). Only failing to record it is an error,
+     * and the bus redelivers then. */
+    rc = H->record_update(ctx, "crm.message", id, patch, NULL);
 done:
     free(error);
     json_decref(msg);
     json_decref(tmpl);
     json_decref(patch);
+    return rc;
+}
+
+struct retry_sweep {
+    crm_ctx *ctx;
+    int count;
+};
+
+static int requeue_one(json_t *msg, void *arg)
+{
+    struct retry_sweep *sw = arg;
+    json_t *patch = json_pack("{s:s,s:n}", "status", "queued", "next_attempt_at");
+    int rc = H->record_update(sw->ctx, "crm.message",
+                              (int64_t)json_integer_value(json_object_get(msg, "id")), patch, NULL);
+    json_decref(patch);
+    if (rc == CRM_OK) sw->count++;
+    return rc;
+}
+
+/* Every minute: failed messages whose next_attempt_at has come are queued again (the
+ * update's event reaches message_deliver, outside this transaction). */
+static int mail_retry(crm_ctx *ctx, const crm_firing *firing, void *udata)
+{
+    (void)udata;
+    char due[21];
+    struct retry_sweep sw = {ctx, 0};
+    crmp_datetime(H->firing_due(firing), due);
+    json_t *filter = json_pack("{s:s,s:s,s:s,s:i}", "status", "failed", "next_attempt_at__lte", due,
+                               "sort", "next_attempt_at", "limit", 200);
+    int rc = crmp_each(ctx, "crm.message", filter, requeue_one, &sw);
+    json_decref(filter);
+    if (sw.count) H->log(crmp_self, CRM_INFO, "mail: %d failed message(s) queued again", sw.count);
     return rc;
 }
 
@@ -992,6 +1046,14 @@ done:
 int crmp_retain_init(void)
 {
     int rc;
+    const char *attempts = H->setting(crmp_self, "mail.max_attempts");
+    if (attempts) {
+        int64_t n;
+        if (!crmp_parse_id(attempts, &n) || n > 20)
+            return H->error_set(CRM_EINVALID, "mail.max_attempts",
+                                "mail.max_attempts is 1 to 20 (sends of one message)");
+        max_attempts = (int)n;
+    }
     /* Once, before any worker thread sends: libcurl's global state. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return H->error_set(CRM_EINTERNAL, NULL, "libcurl: global initialisation failed");
@@ -999,10 +1061,9 @@ int crmp_retain_init(void)
                            "template_check_new", template_before, NULL)) ||
         (rc = H->subscribe(crmp_self, "crm.email_template.updated", CRM_BEFORE, 50,
                            "template_check", template_before, NULL)) ||
-        (rc = H->subscribe(crmp_self, "crm.campaign_send", CRM_AFTER, 50, "campaign_send",
-                           campaign_send_handler, NULL)) ||
-        (rc = H->subscribe(crmp_self, "crm.message.created", CRM_ASYNC, 50, "smtp_outbox",
+        (rc = H->subscribe(crmp_self, "crm.message.*", CRM_ASYNC, 50, "smtp_outbox",
                            message_deliver, NULL)) ||
+        (rc = H->schedule_cron(crmp_self, "mail_retry", "* * * * *", mail_retry, NULL)) ||
         (rc = H->subscribe(crmp_self, "core.mail.queued", CRM_ASYNC, 50, "mail_queue",
                            mail_queued, NULL)) ||
         (rc = H->route(crmp_self, "POST", "/campaigns/{id}/send", 0, campaign_send_route, NULL)) ||

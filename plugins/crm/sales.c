@@ -10,14 +10,15 @@
  *
  *   GET /api/v1/x/crm/board                   deals grouped by stage
  *   GET /api/v1/x/crm/forecast?by=month|owner weighted open amount
- *   GET /api/v1/x/crm/timeline/{type}/{id}    everything about one record, by time
+ *   GET /api/v1/x/crm/timeline/{type}/{id}    everything about one record, by time: its
+ *                                             field changes (host->record_history) and
+ *                                             the records hanging off it
  */
 #include "crm_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DEFAULT_STAGES "explore:10,proposal:30,negotiation:60,won:100,lost:0"
 #define MAX_STAGES 32
@@ -144,7 +145,7 @@ static int deal_before(crm_ctx *ctx, crm_event *ev, void *udata)
             json_object_set_new(deal, "probability", json_integer(stage->probability));
         if (crmp_stage_closed(stage)) {
             char now[21];
-            crmp_datetime((int64_t)time(NULL), now);
+            crmp_datetime(crmp_host->now(), now);
             if (!json_is_string(json_object_get(deal, "closed_at")) || !changed(ev, "closed_at"))
                 json_object_set_new(deal, "closed_at", json_string(now));
         } else {
@@ -334,7 +335,7 @@ done:
     return rc;
 }
 
-/* ---- GET /timeline/{type}/{id}: activities, tasks, tickets, messages, deals by time ---- */
+/* ---- GET /timeline/{type}/{id}: changes, activities, tasks, tickets, messages, deals ---- */
 
 struct timeline {
     json_t *items;
@@ -368,6 +369,65 @@ static int by_time_desc(const void *a, const void *b)
                   json_string_value(json_object_get(*(json_t *const *)b, "kind")));
 }
 
+/* A value in a change summary: text as it is, other JSON written out, null as "-". */
+static void summary_value(json_t *v, char *out, size_t size)
+{
+    if (json_is_string(v)) {
+        snprintf(out, size, "%s", json_string_value(v));
+    } else if (!v || json_is_null(v)) {
+        snprintf(out, size, "-");
+    } else {
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        snprintf(out, size, "%s", text ? text : "?");
+        free(text);
+    }
+}
+
+/*
+ * The record's own changes, one item per history row after its creation: "changes"
+ * {field: [old, new]} as record_history gives them (fields the caller may not read are
+ * already left out) and a one-line summary "stage: proposal -> negotiation". The
+ * bookkeeping fields (updated_at, version) are not news.
+ */
+static int timeline_history(crm_ctx *ctx, const char *type, int64_t id, json_t *items)
+{
+    json_t *history = NULL;
+    int rc = crmp_host->record_history(ctx, type, id, &history);
+    if (rc != CRM_OK) return rc;
+    size_t i;
+    json_t *row;
+    json_array_foreach(history, i, row) {
+        const char *action = json_string_value(json_object_get(row, "action"));
+        if (!action || strcmp(action, "create") == 0) continue; /* the "created" item */
+        json_t *changes = json_object();
+        char summary[300] = "";
+        size_t used = 0;
+        const char *field;
+        json_t *pair;
+        json_object_foreach(json_object_get(row, "changes"), field, pair) {
+            if (strcmp(field, "updated_at") == 0 || strcmp(field, "version") == 0) continue;
+            json_object_set(changes, field, pair);
+            char from[80], to[80];
+            summary_value(json_array_get(pair, 0), from, sizeof from);
+            summary_value(json_array_get(pair, 1), to, sizeof to);
+            if (used < sizeof summary)
+                used += (size_t)snprintf(summary + used, sizeof summary - used, "%s%s: %s -> %s",
+                                         used ? ", " : "", field, from, to);
+        }
+        if (!json_object_size(changes) && strcmp(action, "update") == 0) {
+            json_decref(changes); /* only bookkeeping changed */
+            continue;
+        }
+        json_array_append_new(items, json_pack("{s:O,s:s,s:O,s:s,s:s,s:O,s:o}", "at",
+                                               json_object_get(row, "at"), "kind", "change", "id",
+                                               json_object_get(row, "id"), "action", action,
+                                               "summary", used ? summary : action, "user",
+                                               json_object_get(row, "user"), "changes", changes));
+    }
+    json_decref(history);
+    return CRM_OK;
+}
+
 static int timeline_route(crm_req *req, void *udata)
 {
     (void)udata;
@@ -389,6 +449,7 @@ static int timeline_route(crm_req *req, void *udata)
     json_array_append_new(items, json_pack("{s:O,s:s,s:I,s:s}", "at",
                                            json_object_get(record, "created_at"), "kind", "created",
                                            "id", (json_int_t)id, "summary", type));
+    if ((rc = timeline_history(ctx, type, id, items)) != CRM_OK) goto done;
 
     /* what hangs off it: by related_type/related_id, and by the ref fields that point here */
     const char *ref_field = strcmp(type, "crm.contact") == 0   ? "contact"

@@ -10,9 +10,9 @@
  *         ticket.route.priority.<priority> = <username or user id>
  *         ticket.route.<category> = <username or user id>
  *         ticket.route.default = <username or user id>
- *     A rule rather than C so the due date uses the platform's clock (crm.now(); the
- *     SDK offers plugins no clock, see the report in retain.c) and an admin can change
- *     the policy without a rebuild.
+ *     A rule rather than C so an admin can change the policy without a rebuild; the due
+ *     date is crm.now() + the hours, the platform's clock (CRM_CLOCK in tests), as
+ *     everything here (host->now()).
  *   - Escalation is C, on a schedule (every 5 minutes): open tickets past sla_due that
  *     are not yet escalated get escalated = true, escalated_at, the manager of the
  *     setting sla.manager as assignee, and a note activity on the ticket; the event
@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define H crmp_host
 
@@ -222,7 +221,7 @@ static int sla_run_route(crm_req *req, void *udata)
 {
     (void)udata;
     json_t *body = H->req_json(req);
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = H->now();
     int count = 0, rc;
     if (body && !json_is_object(body))
         return H->error_set(CRM_EINVALID, NULL, "the body must be a JSON object");

@@ -1,15 +1,16 @@
 """
 `crm demo`: a few thousand records through the plugin's demo hook, the same
 ones every time, with names in English, Greek, Hebrew, Persian, Chinese and
-Russian.
+Russian; its leads scored as the shipped lead_scoring rule scores them, and
+converted leads for the conversion report.
 """
 import os
 import re
 import sqlite3
 
 import crmtest
-from crmtest import lib
-from lib import eq, ok
+from crmtest import R, X, lib
+from lib import eq, ok, status
 
 
 def demo_db():
@@ -51,6 +52,28 @@ def test_demo_is_deterministic_and_multilingual(srv):
             ok(re.search(pattern, names), script + " names")
         stages = {r[0] for r in rows(db_a, 'SELECT DISTINCT stage FROM "crm.deal"')}
         eq(stages, {"explore", "proposal", "negotiation", "won", "lost"}, "every stage")
+
+        # the demo's scores are the rule's: the same leads created through the API (the
+        # rule runs there) score the same
+        fields = ("source", "email", "company_name", "phone", "job_title", "message",
+                  "consent_email", "score")
+        sample = rows(db_a, 'SELECT %s FROM "crm.lead" ORDER BY id LIMIT 25' % ", ".join(fields))
+        ok(len({r[-1] for r in sample}) > 3, "scores vary: %r" % [r[-1] for r in sample])
+        a.extra_args = ["--conf", os.path.join(a.dir, "plugins.conf"), "--plugin-dir",
+                        crmtest.PLUGIN_DIR]
+        a.start()
+        a.admin()
+        for r in sample:
+            body = {k: v for k, v in zip(fields[:-1], r) if v is not None}
+            body["consent_email"] = bool(body["consent_email"])
+            lead = crmtest.create(a, "crm.lead", body)
+            eq(lead["score"], r[-1], "the rule agrees with the demo: %r" % (body,))
+        rep = status(a.get(X + "/reports/leads-converted-quarter-vs-last?today=2026-03-15"),
+                     200).json
+        ok(all(row["converted"] > 0 for row in rep["rows"]), "conversions in both quarters: %r"
+           % rep["rows"])
+        ok(status(a.get(R + "/crm.lead?status=converted&limit=1"), 200).json["data"][0]
+           ["converted_contact"], "a converted lead names its contact")
     finally:
         a.close()
         b.close()

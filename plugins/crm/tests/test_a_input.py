@@ -38,7 +38,25 @@ def test_web_form_bad_input(srv):
         lib.error(form(srv, body), 400, field=field, what="form %r" % (body,))
     lib.error(srv.post(X + "/forms/contact", raw="{nope", token="",
                        headers={"X-Form-Secret": "s3cret", "Content-Type": "application/json"}),
-              400)
+              400, field="body")
+    # an HTML form's body (application/x-www-form-urlencoded)
+    html = X + "/forms/contact"
+    for body, field in (("email=a%40example.org&is_admin=1", "is_admin"),
+                        ("email=a%40example.org&email=b%40example.org", "email"),  # twice
+                        ("email=a%40example.org&first_name=%zz", "first_name"),   # bad escape
+                        ("email=a%40example.org&first_name=%ff%fe", "first_name"), # not UTF-8
+                        ("email=a%40example.org&first_name=a%00b", "first_name"),  # NUL
+                        ("email=not-an-email", "email"),
+                        ("first_name=Only+a+name", "email"),
+                        ("", "email")):
+        lib.error(crmtest.post_form(srv, html, body, headers={"X-Form-Secret": "s3cret"}), 400,
+                  field=field, what="form %r" % body)
+    lib.error(crmtest.post_form(srv, html, "email=a%40example.org&secret=wrong"), 403,
+              field="secret", what="the secret as a form field")
+    r = lib.error(crmtest.post_form(srv, html, "email: a@example.org",
+                                    headers={"X-Form-Secret": "s3cret"},
+                                    content_type="text/plain"), 415, what="text/plain")
+    ok("x-www-form-urlencoded" in r.json["error"]["message"], r.json["error"]["message"])
     eq(counts(srv), before, "nothing written")
 
 

@@ -36,9 +36,7 @@ def snapshot(srv, types=("crm.contact", "crm.company", "crm.deal", "crm.ticket",
     return out
 
 
-def events(srv, topic):
-    data = status(srv.get("/api/v1/events?after=0&limit=1000"), 200).json["data"]
-    return [e for e in data if e.get("topic") == topic]
+events = crmtest.events
 
 
 def groups_of(r):
@@ -102,7 +100,7 @@ def test_merge_repoints_and_loses_nothing(srv):
 
     _, token = crmtest.user_with_role(srv, "mgr", "sales manager")
     error(srv.post(X + "/merge", {"type": "crm.contact", "keep": keep["id"], "merge": [dup["id"]]},
-                   token=token), 403, what="admins only")
+                   token=token), 403, what="a manager may not delete contacts outside the team")
     for body, field in (({"keep": keep["id"], "merge": [dup["id"]]}, "type"),
                         ({"type": "crm.deal", "keep": 1, "merge": [2]}, "type"),
                         ({"type": "crm.contact", "merge": [dup["id"]]}, "keep"),
@@ -154,10 +152,50 @@ def test_merge_repoints_and_loses_nothing(srv):
     notes = [a for a in after.values() if a.get("subject") == "Records merged"]
     eq([(n["related_type"], n["related_id"]) for n in notes], [("crm.contact", keep["id"])],
        "audit note on the kept record")
-    eq(len(events(srv, "crm.records_merge")), 1, "audit event")
+    ev = events(srv, "crm.records_merged")
+    eq(len(ev), 1, "audit event")
+    ok("anna" not in str(ev).lower(), "ids in the audit event, no personal data")
     # merging a deleted record again: 404
     error(srv.post(X + "/merge", {"type": "crm.contact", "keep": keep["id"],
                                   "merge": [dup["id"]]}), 404, field="merge")
+
+
+def test_merge_repoints_references_the_caller_cannot_see(srv):
+    """A sales manager merges two of the team's contacts. References are found from the
+    schema, so a custom ref field added at run time counts; and they are re-pointed as the
+    system, so records the manager may not read (an admin's task and deal) move too."""
+    status(srv.post("/api/v1/types/crm.task/fields",
+                    {"name": "reviewer", "kind": "ref", "ref": "crm.contact"}), 201, "custom field")
+    team = crmtest.create(srv, "core.team", {"name": "merge team"})["id"]
+    mgr_id, tok = crmtest.user_with_role(srv, "mgr2", "sales manager", team)
+    keep = crmtest.create(srv, "crm.contact", {"first_name": "Yosef", "last_name": "Cohen",
+                                               "email": "yosef@example.co.il"}, token=tok)
+    dup = crmtest.create(srv, "crm.contact", {"first_name": "Yossi", "last_name": "Cohen",
+                                              "phone": "+972 3 555 1234"}, token=tok)
+    outside = contact(srv, "Not", "Theirs")  # the admin's: not the team's
+    task = crmtest.create(srv, "crm.task", {"title": "Review the contract", "reviewer": dup["id"]})
+    deal = crmtest.create(srv, "crm.deal", {"name": "Admin's deal", "contact": dup["id"]})
+    error(srv.get("%s/crm.task/%d" % (R, task["id"]), token=tok), 404, what="task hidden")
+    error(srv.get("%s/crm.deal/%d" % (R, deal["id"]), token=tok), 404, what="deal hidden")
+
+    before = snapshot(srv)
+    error(srv.post(X + "/merge", {"type": "crm.contact", "keep": keep["id"],
+                                  "merge": [dup["id"], outside["id"]]}, token=tok), 403,
+          what="deleting a contact outside the team")
+    eq(snapshot(srv), before, "a refused merge writes nothing")
+
+    r = status(srv.post(X + "/merge", {"type": "crm.contact", "keep": keep["id"],
+                                       "merge": [dup["id"]]}, token=tok), 200, "merge")
+    eq(r.json["references_repointed"], 2, "the task's custom field and the deal")
+    eq(r.json["record"]["phone"], dup["phone"], "filled")
+    ok("Review the contract" not in r.body and "Admin's deal" not in r.body,
+       "nothing of the hidden records in the answer")
+    eq(get(srv, "crm.task", task["id"])["reviewer"], keep["id"], "custom ref re-pointed")
+    eq(get(srv, "crm.deal", deal["id"])["contact"], keep["id"], "hidden deal re-pointed")
+    ev = [e for e in events(srv, "crm.records_merged")
+          if (e.get("payload") or {}).get("keep") == keep["id"]]
+    eq(len(ev), 1, "the fact is in the event stream")
+    eq(ev[0]["payload"]["by"], mgr_id, "who merged")
 
 
 def test_gdpr_export_and_erase(srv):
@@ -203,6 +241,8 @@ def test_gdpr_export_and_erase(srv):
     eq(sorted(a["id"] for a in rel["crm.activity"]), sorted([call["id"], tnote["id"]]),
        "activities, also those on the person's tickets")
     ok("/api/v1/records/crm.contact/%d/history" % p["id"] in ex["history"], "history address")
+    eq([h["action"] for h in ex["contact_history"]], ["create"], "the contact's own history")
+    eq(ex["contact_history"][0]["changes"]["email"], [None, "dana@example.com"], "with values")
     ok(other_deal["id"] not in [d["id"] for d in rel["crm.deal"]], "nobody else's")
     status(srv.get(ex["history"][0]), 200, "the history address answers")
     eq(len(events(srv, "crm.gdpr_exported")), 1, "export audited")
@@ -235,7 +275,7 @@ def test_gdpr_export_and_erase(srv):
             eq(after.get(key), rec, "untouched %s" % (key,))
     eq(get(srv, "crm.contact", other["id"])["email"], "keep@example.com", "other contact")
     # audited: an event and a note on the contact (no personal data in either)
-    ev = events(srv, "crm.gdpr_erase")
+    ev = events(srv, "crm.gdpr_erased")
     eq(len(ev), 1, "erase event")
     ok("dana" not in str(ev).lower(), "no personal data in the audit event")
     notes = [x for x in after.values() if x.get("subject") == "GDPR erase"]

@@ -2,14 +2,14 @@
 Retain and expand, through HTTP: a campaign to a segment queues one crm.message per
 consenting recipient and the outbox delivers each over SMTP to a sink on loopback (a tiny
 SMTP server in this file); templates render placeholders safely (hostile values and
-placeholders, HTML escaping, bounds); a failed delivery is recorded on the message;
+placeholders, HTML escaping, bounds); a failed delivery is recorded on the message and
+retried later (next_attempt_at, on the platform's clock) until mail.max_attempts;
 upsell suggestions come from similar customers' purchases; bad input is refused with the
 field named and nothing written.
 """
 import email
 import email.policy
 import socket
-import threading
 import time
 
 import crmtest
@@ -17,65 +17,7 @@ from crmtest import R, X, lib
 from lib import eq, error, ok, status
 
 
-class SmtpSink:
-    """Accepts SMTP sessions on 127.0.0.1 and keeps each message: (from, [rcpt], data)."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.mails = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn):
-        f = conn.makefile("rb")
-        conn.sendall(b"220 sink ESMTP\r\n")
-        sender, rcpts = None, []
-        try:
-            for line in f:
-                cmd = line.strip().upper()
-                if cmd.startswith(b"EHLO") or cmd.startswith(b"HELO"):
-                    conn.sendall(b"250 sink\r\n")
-                elif cmd.startswith(b"MAIL FROM:"):
-                    sender, rcpts = line.strip()[10:].decode(), []
-                    conn.sendall(b"250 ok\r\n")
-                elif cmd.startswith(b"RCPT TO:"):
-                    rcpts.append(line.strip()[8:].decode())
-                    conn.sendall(b"250 ok\r\n")
-                elif cmd == b"DATA":
-                    conn.sendall(b"354 go ahead\r\n")
-                    data = []
-                    for dl in f:
-                        if dl == b".\r\n":
-                            break
-                        data.append(dl[1:] if dl.startswith(b"..") else dl)  # un-stuff
-                    self.mails.append((sender, rcpts, b"".join(data)))
-                    conn.sendall(b"250 queued\r\n")
-                elif cmd == b"QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    break
-                else:  # RSET, NOOP, ...
-                    conn.sendall(b"250 ok\r\n")
-        finally:
-            conn.close()
-
-    def wait(self, n, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline and len(self.mails) < n:
-            time.sleep(0.1)
-        return self.mails
-
-
-SINK = SmtpSink()
+SINK = crmtest.SmtpSink()
 
 
 def shared_server():
@@ -227,6 +169,7 @@ def test_campaign_bad_input_writes_nothing(srv):
 
 
 def test_failed_delivery_recorded(srv):
+    """Connection refused: the message is failed with the error and a next attempt."""
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
@@ -238,6 +181,7 @@ def test_failed_delivery_recorded(srv):
         eq(m["status"], "failed", "status")
         eq(m["attempts"], 1, "attempts")
         ok("smtp" in (m["error"] or ""), "error recorded: %r" % m["error"])
+        ok(m["next_attempt_at"], "a next attempt is planned")
         # a message stored as already sent (an import) is a record, not mail to send
         old = crmtest.create(s, "crm.message", {"to": "y@example.com", "subject": "s",
                                                 "status": "sent"})
@@ -245,6 +189,53 @@ def test_failed_delivery_recorded(srv):
         wait_message(s, m2["id"])  # delivered in order: the first one was handled before
         old = status(s.get("%s/crm.message/%d" % (R, old["id"])), 200).json
         eq((old["status"], old["attempts"], old["error"]), ("sent", 0, None), "left alone")
+    finally:
+        s.close()
+
+
+T0 = 1893488400  # 2030-01-01T09:00:00Z
+
+
+def test_refused_mail_retried_with_backoff(srv):
+    """The server refuses (550): failed, the error kept, next_attempt_at 5 minutes on (the
+    platform's clock); ten minutes later (restart with the clock moved) the retry schedule
+    sends it again: one is taken, the other refused again and, at mail.max_attempts = 2,
+    given up."""
+    sink = crmtest.SmtpSink()
+    sink.refuse = {"later@example.com", "never@example.com"}
+    s = crmtest.server("mail.smtp_url = %s\nmail.from = crm@example.com\nmail.max_attempts = 2\n"
+                       % sink.url(), env={"CRM_CLOCK": str(T0)})
+    try:
+        later = crmtest.create(s, "crm.message", {"to": "later@example.com", "subject": "one"})
+        never = crmtest.create(s, "crm.message", {"to": "never@example.com", "subject": "two"})
+        for m in (later, never):
+            m = wait_message(s, m["id"])
+            eq((m["status"], m["attempts"]), ("failed", 1), "first attempt failed")
+            ok("550" in m["error"], "the server's answer recorded: %r" % m["error"])
+            eq(m["next_attempt_at"], "2030-01-01T09:05:00Z", "retry in 5 minutes")
+            eq(m["sent_at"], None, "not sent")
+        eq(sink.mails, [], "nothing taken")
+
+        sink.refuse = {"never@example.com"}
+        crmtest.restart(s, clock=T0 + 600)
+        m = crmtest.wait_for(lambda: (lambda x: x["status"] == "sent" and x)(
+            status(s.get("%s/crm.message/%d" % (R, later["id"])), 200).json))
+        ok(m, "the retry was sent")
+        eq((m["attempts"], m["sent_at"], m["error"], m["next_attempt_at"]),
+           (2, "2030-01-01T09:10:00Z", None, None), "sent on the second attempt, at the clock's time")
+        eq([x[1] for x in sink.wait(1)], [["<later@example.com>"]], "the sink took it")
+        m = crmtest.wait_for(lambda: (lambda x: x["attempts"] == 2 and x)(
+            status(s.get("%s/crm.message/%d" % (R, never["id"])), 200).json))
+        ok(m, "the other was tried again")
+        eq((m["status"], m["next_attempt_at"]), ("failed", None), "given up after 2 attempts")
+        ok("550" in m["error"] and "gave up after 2 attempts" in m["error"], m["error"])
+        # an operator sends it again by queueing it
+        sink.refuse = set()
+        status(s.patch("%s/crm.message/%d" % (R, never["id"]), {"status": "queued"}), 200)
+        m = crmtest.wait_for(lambda: (lambda x: x["status"] == "sent" and x)(
+            status(s.get("%s/crm.message/%d" % (R, never["id"])), 200).json))
+        ok(m, "re-queued and sent")
+        eq(m["attempts"], 3, "attempts count on")
     finally:
         s.close()
 
