@@ -10,6 +10,8 @@
  */
 #include "crm_int.h"
 
+#include <crm_util.h>
+
 #include <string.h>
 #include <time.h>
 
@@ -70,75 +72,25 @@ CRM_PLUGIN_EXPORT const crm_plugin_desc *crm_plugin_v1(void)
 
 int crmp_each(crm_ctx *ctx, const char *type, json_t *query, crmp_each_fn fn, void *arg)
 {
-    int rc = CRM_OK;
-    json_t *page = NULL;
-    json_t *q = query ? json_deep_copy(query) : json_object();
-    if (!json_object_get(q, "limit")) json_object_set_new(q, "limit", json_integer(1000));
-    for (;;) {
-        if ((rc = crmp_host->record_find(ctx, type, q, &page)) != CRM_OK) goto done;
-        size_t i;
-        json_t *record;
-        json_array_foreach(json_object_get(page, "data"), i, record)
-            if ((rc = fn(record, arg)) != CRM_OK) goto done;
-        json_t *next = json_object_get(page, "next");
-        if (!json_is_string(next)) break;
-        json_object_set(q, "cursor", next);
-        json_decref(page);
-        page = NULL;
-    }
-done:
-    json_decref(page);
-    json_decref(q);
-    return rc;
+    return crm_util_each(crmp_host, ctx, type, query, fn, arg);
 }
 
 int64_t crmp_cents(json_t *decimal)
 {
-    if (json_is_integer(decimal)) return json_integer_value(decimal) * 100;
-    if (json_is_real(decimal)) {
-        double x = json_real_value(decimal) * 100.0;
-        return (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
-    }
-    const char *s = json_string_value(decimal);
-    if (!s) return 0;
-    int negative = *s == '-';
-    if (*s == '-' || *s == '+') s++;
-    int64_t units = 0, cents = 0;
-    while (*s >= '0' && *s <= '9') units = units * 10 + (*s++ - '0');
-    if (*s == '.') {
-        s++;
-        for (int digits = 0; digits < 2; digits++)
-            cents = cents * 10 + ((*s >= '0' && *s <= '9') ? *s++ - '0' : 0);
-    }
-    return (negative ? -1 : 1) * (units * 100 + cents);
+    return crm_util_cents(decimal);
 }
 
 json_t *crmp_money(int64_t cents)
 {
-    int64_t a = cents < 0 ? -cents : cents;
-    return json_sprintf("%s%lld.%02lld", cents < 0 ? "-" : "", (long long)(a / 100),
-                        (long long)(a % 100));
+    return crm_util_money(cents);
 }
 
 int64_t crmp_time(const char *text)
 {
-    struct tm tm = {0};
-    if (!text) return -1;
-    const char *end = strptime(text, "%Y-%m-%d", &tm);
-    if (!end) return -1;
-    if (*end == 'T' && !(end = strptime(end + 1, "%H:%M:%S", &tm))) return -1;
-    if (*end == 'Z') end++;
-    if (*end) return -1;
-    int year = tm.tm_year, month = tm.tm_mon, day = tm.tm_mday;
-    int64_t t = (int64_t)timegm(&tm); /* normalises: 2024-02-30 would become 03-01 */
-    if (tm.tm_year != year || tm.tm_mon != month || tm.tm_mday != day) return -1;
-    return t;
+    return crm_util_time(text);
 }
 
 void crmp_datetime(int64_t t, char out[21])
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    crm_util_datetime(t, out);
 }
