@@ -63,4 +63,18 @@ int hotelp_json_id(json_t *value, int64_t *out);
 /* The route's placeholder `name` as a record id; CRM_EINVALID naming it otherwise. */
 int hotelp_id_param(crm_req *req, const char *name, int64_t *out);
 
+/* ---- Shared by booking.c and stay.c ---- */
+
+#define HOTELP_MAX_NIGHTS 365
+/* The nightly rates (cents) of `room_type` for `nights` nights from day `arrival`: its
+ * base_rate, or the latest-created hotel.rate whose [starts, ends] covers the night.
+ * Reads as `ctx` (pass a system context for prices the caller need not read). */
+int hotelp_night_rates(crm_ctx *ctx, int64_t room_type, int32_t arrival, int nights,
+                       int64_t *rates);
+/* Whether a reservation in `status` holds its room's nights (booked, checked_in, checked_out). */
+int hotelp_holds_nights(const char *status);
+/* The reservation state machine: CRM_OK when `from` may go to `to`, else CRM_EINVALID
+ * naming the allowed transitions (stay.c). */
+int hotelp_transition_check(const char *from, const char *to);
+
 #endif

@@ -49,3 +49,52 @@ def server(settings="", env=None, hotel=True, srv=None):
     srv.start()
     srv.admin()
     return srv
+
+
+# ---- A small hotel (the booking and stay tests, test_a_*.py) ----
+
+def hotel(srv, rooms=4):
+    """Room type "Double" (capacity 2, 100.00 a night) with `rooms` rooms 101.., "Suite"
+    (capacity 4, 300.00) with room 501, services minibar (4.50) and spa (80.00).
+    Returns {"double", "suite": room type ids, "rooms": [ids], "suite_room", "minibar", "spa"}."""
+    double = create(srv, "hotel.room_type", {"code": "DBL", "name": "Double", "capacity": 2,
+                                             "base_rate": "100.00"})
+    suite = create(srv, "hotel.room_type", {"code": "STE", "name": "Suite", "capacity": 4,
+                                            "base_rate": "300.00"})
+    ids = [create(srv, "hotel.room", {"number": str(101 + i), "floor": 1,
+                                      "room_type": double["id"]})["id"] for i in range(rooms)]
+    suite_room = create(srv, "hotel.room", {"number": "501", "floor": 5,
+                                            "room_type": suite["id"]})["id"]
+    minibar = create(srv, "hotel.service", {"code": "MB", "name": "Minibar", "price": "4.50",
+                                            "category": "minibar"})["id"]
+    spa = create(srv, "hotel.service", {"code": "SPA", "name": "Spa", "price": "80.00",
+                                        "category": "spa"})["id"]
+    return {"double": double["id"], "suite": suite["id"], "rooms": ids, "suite_room": suite_room,
+            "minibar": minibar, "spa": spa}
+
+
+def guest(srv, name="Ada Lovelace", email="ada@example.org", **fields):
+    body = {"name": name, "email": email}
+    body.update(fields)
+    return create(srv, "hotel.guest", body)
+
+
+def book(srv, guest_id, room, arrival, departure, token=None, expect=201, **fields):
+    """POST /bookings; returns the reservation (or the response when expect is not 201)."""
+    body = {"guest": guest_id, "room": room, "arrival": arrival, "departure": departure}
+    body.update(fields)
+    r = srv.post(X + "/bookings", body, token=token)
+    if expect != 201:
+        return r
+    return lib.status(r, 201, "booking").json
+
+
+def nights(srv, reservation_id):
+    """The live nights of a reservation, as [(room, date, rate)] sorted by date."""
+    r = lib.status(srv.get("%s/hotel.night?reservation=%d&sort=date&limit=1000"
+                           % (R, reservation_id)), 200)
+    return [(n["room"], n["date"], n["rate"]) for n in r.json["data"]]
+
+
+def count(srv, type_, query=""):
+    return crmtest.count(srv, type_, query)
