@@ -90,6 +90,17 @@ struct crm_http;
 int crm_cli_load_plugins(cli *c, const char *conf_opt, const char *plugin_dir, struct crm_http *http,
                          struct crm_plugins **out);
 
+/*
+ * Open the rules engine on the open kernel with the site's rules from
+ * `scripts` and every loaded plugin's Lua functions and rules directories,
+ * and load them: writes made by this command then run the same rules as
+ * over HTTP. A rule file with errors is reported and skipped, as by serve.
+ * Returns CLI_OK or CLI_FAIL (message printed); crm_rules_close(*out) after.
+ */
+struct crm_rules;
+int crm_cli_load_rules(cli *c, struct crm_plugins *plugins, const char *scripts,
+                       struct crm_rules **out);
+
 /* The command tables, each ending with a row whose name is NULL. */
 extern const cli_command crm_cli_core_commands[];
 extern const cli_command crm_cli_serve_commands[];

@@ -8,6 +8,8 @@
 #include "auth.h"
 #include "io.h"
 #include "perm.h"
+#include "plugin.h"
+#include "rules.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,7 +19,9 @@ static int cmd_import(cli *c, int argc, char **argv);
 static int cmd_export(cli *c, int argc, char **argv);
 
 const cli_command crm_cli_io_commands[] = {
-    {"import", cmd_import, "TYPE FILE [--mode all|line] [--as USERNAME]",
+    {"import", cmd_import,
+     "TYPE FILE [--mode all|line] [--as USERNAME] [--conf FILE] [--plugin-dir DIR] "
+     "[--scripts DIR]",
      "import records from a CSV file",
      "Imports the records of a CSV file (RFC 4180, UTF-8, optional BOM; FILE \"-\" is\n"
      "standard input) into TYPE. The first line names the columns: fields of TYPE,\n"
@@ -28,13 +32,20 @@ const cli_command crm_cli_io_commands[] = {
      "  {\"created\":N,\"updated\":N,\"failed\":N,\"errors\":[{\"line\",\"message\",\"field\"}]}\n"
      "\"line\" is the line of the file the record starts on (1 is the header).\n"
      "Exits 1 when any record failed.\n"
+     "The plugins of plugins.conf are loaded and the rules (the site's and the\n"
+     "plugins') run, as for an import over HTTP: a plugin's checks and the work its\n"
+     "handlers do on a write (a hotel reservation's nights, say) happen here too.\n"
      "Options:\n"
      "  --mode all       all or nothing (default): one bad record and nothing is\n"
      "                   imported; every bad record is reported\n"
      "  --mode line      import the good records, report the bad ones\n"
-     "  --as USERNAME    act as this user (default: the system, no restrictions)\n"},
+     "  --as USERNAME    act as this user (default: the system, no restrictions)\n"
+     "  --conf FILE      plugins.conf (default: $CRM_PLUGINS_CONF, else ./plugins.conf)\n"
+     "  --plugin-dir DIR where plugin .so files are (default: next to crm, plugins/)\n"
+     "  --scripts DIR    the site's Lua rules (default ./scripts)\n"},
     {"export", cmd_export,
-     "TYPE [--format csv|json] [--out FILE] [--raw] [--as USERNAME] [FILTER...]",
+     "TYPE [--format csv|json] [--out FILE] [--raw] [--as USERNAME] [--conf FILE] "
+     "[--plugin-dir DIR] [FILTER...]",
      "export records as CSV or JSON",
      "Writes the records of TYPE to standard output or FILE: CSV (a header line, then\n"
      "one line per record) or a JSON array. FILTER arguments select and order records\n"
@@ -46,7 +57,10 @@ const cli_command crm_cli_io_commands[] = {
      "  --format csv|json   the output format (default csv)\n"
      "  --out FILE          write to FILE instead of standard output\n"
      "  --raw               no formula guard (administrators only; audited)\n"
-     "  --as USERNAME       act as this user: only their records and fields\n"},
+     "  --as USERNAME       act as this user: only their records and fields\n"
+     "  --conf FILE         plugins.conf: the types of plugins it does not enable are\n"
+     "                      not exported (default: $CRM_PLUGINS_CONF, else ./plugins.conf)\n"
+     "  --plugin-dir DIR    where plugin .so files are\n"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -100,10 +114,15 @@ static int read_all(const char *path, char **out, size_t *len)
 static int cmd_import(cli *c, int argc, char **argv)
 {
     const cli_command *cmd = crm_cli_command("import");
-    const char *mode_name = NULL, *as = NULL;
-    cli_opt opts[] = {{"--mode", &mode_name, NULL}, {"--as", &as, NULL}, {NULL, NULL, NULL}};
+    const char *mode_name = NULL, *as = NULL, *conf = NULL, *plugin_dir = NULL,
+               *scripts = "scripts";
+    cli_opt opts[] = {{"--mode", &mode_name, NULL},     {"--as", &as, NULL},
+                      {"--conf", &conf, NULL},          {"--plugin-dir", &plugin_dir, NULL},
+                      {"--scripts", &scripts, NULL},    {NULL, NULL, NULL}};
     char *pos[2], *data = NULL;
     crm_principal *who = NULL;
+    crm_plugins *plugins = NULL;
+    crm_rules *rules = NULL;
     json_t *result = NULL;
     size_t len = 0;
     int rc, mode;
@@ -113,6 +132,9 @@ static int cmd_import(cli *c, int argc, char **argv)
         return crm_cli_usage_error(cmd, "--mode must be all or line, not \"%s\"", mode_name);
     if ((rc = read_all(pos[1], &data, &len)) != CLI_OK) return rc;
     if ((rc = crm_cli_open(c, false)) != CLI_OK) goto done;
+    if ((rc = crm_cli_load_plugins(c, conf, plugin_dir, NULL, &plugins)) != CLI_OK ||
+        (rc = crm_cli_load_rules(c, plugins, scripts, &rules)) != CLI_OK)
+        goto done;
     if ((rc = load_principal(c, as, &who)) != CLI_OK) goto done;
 
     crm_ctx ctx;
@@ -135,6 +157,8 @@ static int cmd_import(cli *c, int argc, char **argv)
 done:
     json_decref(result);
     principal_free(who);
+    if (rules) crm_rules_close(rules);
+    if (plugins) crm_plugins_free(plugins);
     free(data);
     return rc;
 }
@@ -144,11 +168,12 @@ static int cmd_export(cli *c, int argc, char **argv)
     const cli_command *cmd = crm_cli_command("export");
     const char *format_name = NULL, *out_path = NULL, *as = NULL;
     bool raw = false;
-    cli_opt opts[] = {{"--format", &format_name, NULL},
-                      {"--out", &out_path, NULL},
-                      {"--raw", NULL, &raw},
-                      {"--as", &as, NULL},
+    const char *conf = NULL, *plugin_dir = NULL;
+    cli_opt opts[] = {{"--format", &format_name, NULL}, {"--out", &out_path, NULL},
+                      {"--raw", NULL, &raw},            {"--as", &as, NULL},
+                      {"--conf", &conf, NULL},          {"--plugin-dir", &plugin_dir, NULL},
                       {NULL, NULL, NULL}};
+    crm_plugins *plugins = NULL;
     char *pos[1 + CRM_QUERY_MAX_FILTERS + 8];
     crm_principal *who = NULL;
     crm_export *exp = NULL;
@@ -178,6 +203,7 @@ static int cmd_export(cli *c, int argc, char **argv)
         }
     }
     if ((rc = crm_cli_open(c, false)) != CLI_OK) goto done;
+    if ((rc = crm_cli_load_plugins(c, conf, plugin_dir, NULL, &plugins)) != CLI_OK) goto done;
     if ((rc = load_principal(c, as, &who)) != CLI_OK) goto done;
 
     crm_ctx ctx;
@@ -220,5 +246,6 @@ done:
     crm_export_free(exp);
     crm_query_free(&q);
     principal_free(who);
+    if (plugins) crm_plugins_free(plugins);
     return rc;
 }
