@@ -158,6 +158,7 @@ static int param_limit(crm_req *req, int *limit)
 {
     const char *text = hotelp_host->req_query(req, "limit");
     int64_t n = DEFAULT_LIMIT;
+    *limit = DEFAULT_LIMIT;
     if (text && (!hotelp_parse_id(text, &n) || n > MAX_LIMIT))
         return hotelp_host->error_set(CRM_EINVALID, "limit",
                                       "limit must be an integer from 1 to %d", MAX_LIMIT);

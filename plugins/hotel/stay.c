@@ -295,6 +295,7 @@ static int body_object(crm_req *req, json_t **out, const char *const *keys, size
 {
     json_t *body = H->req_json(req), *v;
     const char *key;
+    *out = NULL;
     if (body && !json_is_object(body))
         return H->error_set(CRM_EINVALID, NULL, "the body must be a JSON object");
     json_object_foreach(body, key, v)
