@@ -32,14 +32,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_ROOMS 120
+#define N_ROOMS 120     /* the default; the hotel section's demo.rooms = N sets 20 to 600 */
+#define MAX_ROOMS 600
 #define N_ONE_TIME 2200 /* guests who come once */
 #define N_LEISURE 1200  /* come back, mostly in their favourite month */
 #define N_FREQUENT 600  /* business travellers and regulars: many stays all year */
 #define N_GUESTS (N_ONE_TIME + N_LEISURE + N_FREQUENT)
 #define HISTORY_DAYS 730
 #define AHEAD_DAYS 90
-#define MAX_STAYS 24000
+#define STAYS_PER_ROOM 200 /* room for two years and a quarter of short stays */
 
 static uint64_t seed;
 
@@ -221,9 +222,10 @@ typedef struct plan_stay {
 struct demo {
     crm_ctx *ctx;
     int32_t today;
-    int64_t type_ids[N_TYPES], service_ids[N_SERVICES], room_ids[N_ROOMS];
-    int room_type[N_ROOMS];
-    char room_number[N_ROOMS][24];
+    int n_rooms, max_stays;
+    int64_t type_ids[N_TYPES], service_ids[N_SERVICES], room_ids[MAX_ROOMS];
+    int room_type[MAX_ROOMS];
+    char room_number[MAX_ROOMS][24];
     /* rate overrides in memory, to price stays as booking.c does */
     int n_rates;
     struct rate { int type; int32_t first, last; int64_t rate; } rates[64];
@@ -309,11 +311,13 @@ static int make_hotel(struct demo *d)
                     d->rates[d->n_rates++] = (struct rate){t, first, last, rate};
             }
         }
-    /* six floors of twenty rooms, 101-120 ... 601-620: floors 1-5 singles, doubles,
-     * twins and a few junior suites; the top floor junior suites and suites */
-    for (int i = 0; i < N_ROOMS && rc == CRM_OK; i++) {
+    /* floors of twenty rooms, 101-120, 201-220, ... (six floors by default): the lower
+     * floors singles, doubles, twins and a few junior suites; the top floor junior
+     * suites and suites */
+    int top = (d->n_rooms + 19) / 20;
+    for (int i = 0; i < d->n_rooms && rc == CRM_OK; i++) {
         int floor = i / 20 + 1, n = i % 20 + 1;
-        int t = floor < 6 ? (n <= 5 ? 0 : n <= 13 ? 1 : n <= 18 ? 2 : 3) : (n <= 12 ? 3 : 4);
+        int t = floor < top ? (n <= 5 ? 0 : n <= 13 ? 1 : n <= 18 ? 2 : 3) : (n <= 12 ? 3 : 4);
         d->room_type[i] = t;
         snprintf(d->room_number[i], sizeof d->room_number[i], "%d%02d", floor, n);
         /* two rooms under renovation, a few not yet made up */
@@ -355,10 +359,10 @@ static int by_arrival(const void *a, const void *b)
 static void plan_calendars(struct demo *d)
 {
     int32_t start = d->today - HISTORY_DAYS, end = d->today + AHEAD_DAYS;
-    for (int r = 0; r < N_ROOMS; r++) {
+    for (int r = 0; r < d->n_rooms; r++) {
         if (out_of_service(r)) continue; /* nothing to sell */
         int32_t day = start - below(4);
-        while (d->n_stays < MAX_STAYS) {
+        while (d->n_stays < d->max_stays) {
             int nights = stay_nights();
             int m = month_of(day);
             if ((m == 7 || m == 8) && below(3) == 0) nights += 2 + below(5); /* summer holidays */
@@ -645,7 +649,7 @@ static int make_lost_bookings(struct demo *d)
     int rc = CRM_OK, n = d->n_stays / 16;
     for (int i = 0; i < n && rc == CRM_OK; i++) {
         const plan_guest *p = &d->guests[N_ONE_TIME + below(N_GUESTS - N_ONE_TIME)];
-        int room = below(N_ROOMS), nights = 1 + below(5), no_show = below(4) == 0;
+        int room = below(d->n_rooms), nights = 1 + below(5), no_show = below(4) == 0;
         int32_t arrival = d->today - HISTORY_DAYS + below(HISTORY_DAYS + AHEAD_DAYS);
         if (no_show && arrival >= d->today) arrival = d->today - 1 - below(300);
         json_t *f = json_pack("{s:I,s:I,s:o,s:o,s:i,s:s,s:s}", "guest", (json_int_t)p->id,
@@ -710,8 +714,16 @@ static int demo(crm_ctx *ctx, void *udata)
         return hotelp_host->error_set(CRM_EINVALID, "demo.today",
                                       "demo.today must be a date YYYY-MM-DD, not \"%s\"", today);
     if (!today) d.today = (int32_t)(hotelp_host->now() / 86400);
+    const char *rooms = hotelp_host->setting(hotelp_self, "demo.rooms");
+    int64_t n_rooms = N_ROOMS;
+    if (rooms && (!hotelp_parse_id(rooms, &n_rooms) || n_rooms < 20 || n_rooms > MAX_ROOMS))
+        return hotelp_host->error_set(CRM_EINVALID, "demo.rooms",
+                                      "demo.rooms must be a number of rooms from 20 to %d, not "
+                                      "\"%s\"", MAX_ROOMS, rooms);
+    d.n_rooms = (int)n_rooms;
+    d.max_stays = d.n_rooms * STAYS_PER_ROOM;
     d.guests = calloc(N_GUESTS, sizeof *d.guests);
-    d.stays = calloc(MAX_STAYS, sizeof *d.stays);
+    d.stays = calloc((size_t)d.max_stays, sizeof *d.stays);
     if (!d.guests || !d.stays) {
         rc = hotelp_host->error_set(CRM_EINTERNAL, NULL, "demo data: out of memory");
         goto done;
@@ -732,7 +744,7 @@ static int demo(crm_ctx *ctx, void *udata)
     hotelp_host->log(hotelp_self, CRM_INFO,
                      "demo data: %d rooms, %d guests, %d stays (%ld nights), %ld charges, "
                      "%ld loyalty entries, %ld later updates (balances, repriced folios)",
-                     N_ROOMS, N_GUESTS, d.n_stays, d.n_nights, d.n_charges, d.n_entries,
+                     d.n_rooms, N_GUESTS, d.n_stays, d.n_nights, d.n_charges, d.n_entries,
                      d.n_fixed);
 done:
     free(d.guests);
