@@ -4,7 +4,9 @@
  *
  * Roles and teams themselves are records of core.role / core.team (created,
  * renamed and deleted through /records/core.role, which admins pass). Every
- * route here is CRM_ROUTE_ADMIN, and every change writes a core_audit row in
+ * route here is CRM_ROUTE_ADMIN, every change also CRM_ROUTE_REAUTH (an admin
+ * who proved the password within ten minutes, SECURITY.md A4), and every
+ * change writes a core_audit row in
  * the same transaction as the change (SECURITY.md A5): who, when, what, and
  * the before / after state.
  */
@@ -212,7 +214,11 @@ int crm_api__admin_register(crm_http *h)
     };
     int rc;
     for (size_t i = 0; i < CRM_ARRAY_LEN(routes); i++)
-        if ((rc = crm_http_route(h, routes[i].method, routes[i].pattern, CRM_ROUTE_ADMIN,
+        /* Every change here is a permission change: admin + recent auth (A4). */
+        if ((rc = crm_http_route(h, routes[i].method, routes[i].pattern,
+                                 strcmp(routes[i].method, "GET") == 0
+                                     ? CRM_ROUTE_ADMIN
+                                     : CRM_ROUTE_ADMIN | CRM_ROUTE_REAUTH,
                                  routes[i].fn, NULL)))
             return rc;
     return CRM_OK;

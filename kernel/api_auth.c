@@ -1,12 +1,15 @@
 /*
  * api_auth.c — the authentication endpoints and users administration:
+ *   GET   /api/v1/auth/login-token      (public)  → pre-session token + its cookie (S6)
  *   POST  /api/v1/auth/login            (public)  → token, user, CSRF token, cookie
+ *   POST  /api/v1/auth/reauth                     → 200, the session re-authenticated (A4)
  *   POST  /api/v1/auth/logout                     → 204, session ended, cookie cleared
  *   GET   /api/v1/auth/me                         → the user
  *   GET   /api/v1/users                 (admin)   → {"data":[user...],"next":null}
  *   POST  /api/v1/users                 (admin)   → 201 user
  *   GET   /api/v1/users/{id}            (admin)   → user
  *   PATCH /api/v1/users/{id}            (admin)   → user (disabled, display_name, email, is_admin)
+ *   (POST /users and PATCH /users/{id} are administrative changes: recent auth, A4)
  *   POST  /api/v1/users/{id}/password             → 204 (admin; or the user with current_password)
  *
  * Decisions:
@@ -21,6 +24,24 @@
  *     stolen session must not be enough to take over the account.
  *   - Every change to a user writes a core_audit row (who, what, which
  *     fields; never a password) in the change's transaction.
+ *   - Login CSRF (S6). The attack is a page on another site logging the
+ *     victim's browser into the attacker's account, so that what the victim
+ *     then types lands there; what it needs is the session cookie our answer
+ *     sets. So the cookie is set only for a login that proves it comes from
+ *     our own page: the pre-session token of GET /auth/login-token, sent back
+ *     in X-Login-Token and matching the HttpOnly, SameSite=Strict cookie of
+ *     the same name (double submit; another site can neither read the token
+ *     nor set our cookie). A login without that cookie is a script's: it
+ *     gets the bearer token in the JSON body and no cookie, which plants
+ *     nothing in a browser (another site cannot read the body). A login
+ *     that carries the cookie with a wrong or missing header is refused
+ *     (403 csrf), and so is any login from another site (Sec-Fetch-Site,
+ *     Origin: http.c), whatever it carries.
+ *   - Re-authentication (A4): POST /auth/reauth {"password"} marks the
+ *     session as having proven the password now; it is throttled and
+ *     counted like a login (a stolen session must not become a password
+ *     oracle). API tokens cannot re-authenticate (no password): they are
+ *     given the right at issue time, `crm token create --admin-actions`.
  */
 #include "api.h"
 
@@ -116,15 +137,57 @@ static void set_session_cookie(crm_req *req, const char *secret, int64_t max_age
 
 /* ---- auth ---- */
 
+static const char *login_cookie(crm_req *req)
+{
+    const char *v = crm_req_cookie(req, CRM_LOGIN_COOKIE_SECURE);
+    return v ? v : crm_req_cookie(req, CRM_LOGIN_COOKIE);
+}
+
+static void set_login_cookie(crm_req *req, const char *value, int max_age)
+{
+    bool https = crm_req_https(req);
+    char *cookie = crm_sprintf("%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s",
+                               https ? CRM_LOGIN_COOKIE_SECURE : CRM_LOGIN_COOKIE, value, max_age,
+                               https ? "; Secure" : "");
+    crm_req_set_header(req, "Set-Cookie", cookie);
+    wipe_free(cookie);
+}
+
+/* GET /auth/login-token: what a browser's login form fetches first (S6). */
+static int login_token(crm_req *req, void *udata)
+{
+    char token[CRM_SESSION_SECRET_LEN + 1];
+    int rc;
+    (void)udata;
+    crm_login_token_new(token);
+    set_login_cookie(req, token, CRM_LOGIN_TOKEN_TTL);
+    rc = crm_req_reply_json(req, 200,
+                            json_pack("{s:s, s:s, s:i}", "login_token", token, "header",
+                                      CRM_LOGIN_HEADER, "expires_in", CRM_LOGIN_TOKEN_TTL));
+    sodium_memzero(token, sizeof token);
+    return rc;
+}
+
 static int login(crm_req *req, void *udata)
 {
     crm_kernel *k = udata;
     json_t *body = crm_req_json(req), *user = NULL;
     const char *username, *password, *ip = crm_req_ip(req);
     char *secret = NULL, *csrf = NULL, *token = NULL, expires[21];
+    const char *pre_cookie = login_cookie(req), *pre_header = crm_req_header(req, CRM_LOGIN_HEADER);
     int64_t uid = 0, sid = 0;
+    bool browser = false;
     int wait, rc;
 
+    /* Before the password is looked at: a forged login costs no hashing and no throttling. */
+    if (pre_cookie || pre_header) {
+        if (!crm_login_token_ok(pre_cookie, pre_header))
+            return crm_req_reply_error(req, 403, "csrf", NULL,
+                                       "missing, wrong or expired " CRM_LOGIN_HEADER
+                                       ": GET /api/v1/auth/login-token and send its token in "
+                                       "that header");
+        browser = true;
+    }
     if (!json_is_object(body))
         return crm_error_set(CRM_EINVALID, NULL,
                              "expected a JSON object {\"username\",\"password\"}");
@@ -165,7 +228,10 @@ static int login(crm_req *req, void *udata)
     if ((rc = crm_session_create(k, uid, ip, &secret, &csrf, &sid)) < 0) goto done;
     token = crm_sprintf(CRM_SESSION_TOKEN_PREFIX "%s", secret);
     crm_time_format(crm_now() + crm_session_absolute(), expires);
-    set_session_cookie(req, secret, crm_session_absolute());
+    if (browser) {
+        set_session_cookie(req, secret, crm_session_absolute());
+        set_login_cookie(req, "", 0); /* used up */
+    }
     crm_log(CRM_LOG_INFO, "auth: user %" PRId64 " logged in from %s (session %" PRId64 ")", uid, ip,
             sid);
     rc = crm_req_reply_json(req, 200,
@@ -279,6 +345,64 @@ static int optional_bool(json_t *body, const char *key, int *out /* -1 absent */
         return crm_error_set(CRM_EINVALID, key, "%s must be true or false", key);
     *out = json_is_true(v);
     return CRM_OK;
+}
+
+/* POST /auth/reauth {"password"}: the session proves its password again (A4). */
+static int reauth(crm_req *req, void *udata)
+{
+    static const char *const allowed[] = {"password", NULL};
+    crm_kernel *k = udata;
+    json_t *body = crm_req_json(req), *user = NULL;
+    const char *password, *username, *ip = crm_req_ip(req);
+    char at[21], until[21];
+    int64_t sid = 0, uid = crm_req_user(req), check = 0, now;
+    int wait, rc;
+
+    if (crm_req__auth(req, &sid, NULL) == CRM_AUTH_TOKEN)
+        return crm_error_set(CRM_EINVALID, NULL,
+                             "API tokens do not re-authenticate; a token for administrative "
+                             "changes is issued with `crm token create USER --admin-actions`");
+    if (!json_is_object(body))
+        return crm_error_set(CRM_EINVALID, NULL, "expected a JSON object {\"password\"}");
+    if ((rc = only_keys(body, allowed)) < 0 ||
+        (rc = optional_string(body, "password", &password)) < 0)
+        return rc;
+    if (!password)
+        return crm_error_set(CRM_EINVALID, "password", "password is required (a string)");
+    if (strlen(password) > CRM_PASSWORD_MAX)
+        return crm_error_set(CRM_EINVALID, "password", "password must be at most %d bytes",
+                             CRM_PASSWORD_MAX);
+    if ((rc = user_json(k, uid, &user)) < 0) return rc;
+    username = json_string_value(json_object_get(user, "username"));
+    if ((wait = crm_login_throttled(username, ip)) > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", wait);
+        crm_req_set_header(req, "Retry-After", ra);
+        rc = crm_req_reply_error(req, 429, "throttled", NULL,
+                                 "too many failed attempts; try again in %d seconds", wait);
+        goto done;
+    }
+    rc = crm_user_authenticate(k, username, password, &check);
+    if (rc == CRM_EDENIED || (rc == CRM_OK && check != uid)) {
+        crm_login_record(username, ip, false);
+        crm_log(CRM_LOG_WARN, "auth: failed re-authentication of user %" PRId64 " from %s", uid,
+                ip);
+        rc = crm_req_reply_error(req, 401, "invalid_credentials", "password", "wrong password");
+        goto done;
+    }
+    if (rc < 0) goto done;
+    crm_login_record(username, ip, true);
+    if ((rc = crm_session_reauth(k, sid)) < 0) goto done;
+    now = crm_now();
+    crm_time_format(now, at);
+    crm_time_format(now + CRM_REAUTH_WINDOW, until);
+    crm_log(CRM_LOG_INFO, "auth: user %" PRId64 " re-authenticated (session %" PRId64 ")", uid,
+            sid);
+    rc = crm_req_reply_json(req, 200,
+                            json_pack("{s:s, s:s}", "reauth_at", at, "valid_until", until));
+done:
+    json_decref(user);
+    return rc;
 }
 
 static int users_create(crm_req *req, void *udata)
@@ -425,6 +549,8 @@ static int users_password(crm_req *req, void *udata)
     if (!self && !crm_principal_is_admin(crm_req_ctx(req)->who))
         return crm_error_set(CRM_EDENIED, NULL,
                              "only an administrator sets another user's password");
+    /* Setting someone else's password takes over their account: an administrative change. */
+    if (!self && (rc = crm_req_require_recent_auth(req)) < 0) return rc;
     if (!json_is_object(body))
         return crm_error_set(CRM_EINVALID, NULL, "expected {\"password\"[,\"current_password\"]}");
     if ((rc = only_keys(body, allowed)) < 0 ||
@@ -478,13 +604,18 @@ int crm_api_auth_register(crm_http *h)
 {
     crm_kernel *k = crm_http_kernel(h);
     int rc;
-    if ((rc = crm_http_route(h, "POST", "/api/v1/auth/login", CRM_ROUTE_PUBLIC, login, k)) ||
+    if ((rc = crm_http_route(h, "GET", "/api/v1/auth/login-token", CRM_ROUTE_PUBLIC, login_token,
+                             k)) ||
+        (rc = crm_http_route(h, "POST", "/api/v1/auth/login", CRM_ROUTE_PUBLIC, login, k)) ||
+        (rc = crm_http_route(h, "POST", "/api/v1/auth/reauth", 0, reauth, k)) ||
         (rc = crm_http_route(h, "POST", "/api/v1/auth/logout", 0, logout, k)) ||
         (rc = crm_http_route(h, "GET", "/api/v1/auth/me", 0, me, k)) ||
         (rc = crm_http_route(h, "GET", "/api/v1/users", CRM_ROUTE_ADMIN, users_list, k)) ||
-        (rc = crm_http_route(h, "POST", "/api/v1/users", CRM_ROUTE_ADMIN, users_create, k)) ||
+        (rc = crm_http_route(h, "POST", "/api/v1/users", CRM_ROUTE_ADMIN | CRM_ROUTE_REAUTH,
+                             users_create, k)) ||
         (rc = crm_http_route(h, "GET", "/api/v1/users/{id}", CRM_ROUTE_ADMIN, users_get, k)) ||
-        (rc = crm_http_route(h, "PATCH", "/api/v1/users/{id}", CRM_ROUTE_ADMIN, users_patch, k)) ||
+        (rc = crm_http_route(h, "PATCH", "/api/v1/users/{id}", CRM_ROUTE_ADMIN | CRM_ROUTE_REAUTH,
+                             users_patch, k)) ||
         (rc = crm_http_route(h, "POST", "/api/v1/users/{id}/password", 0, users_password, k)))
         return rc;
     return CRM_OK;

@@ -480,14 +480,42 @@ static void token_touch(crm_conn *conn, int64_t token_id, int64_t now)
 
 int crm_token_verify(crm_kernel *k, const char *token, int64_t *user_out)
 {
+    bool admin_actions;
+    return crm_token_verify_scoped(k, token, user_out, &admin_actions);
+}
+
+int crm_token_set_admin_actions(crm_kernel *k, int64_t token_id, bool on)
+{
+    const int64_t args[] = {on ? 1 : 0, token_id};
+    crm_conn *conn = crm_store_conn(k->store);
+    int rc;
+
+    if ((rc = crm_tx_begin(conn)) < 0) return rc;
+    rc = crm_conn_exec_ints(conn, "UPDATE core_token SET admin_actions = ? WHERE id = ?", args, 2);
+    if (rc < 0) goto rollback;
+    if (crm_conn_changes(conn) != 1) {
+        rc = crm_error_set(CRM_ENOTFOUND, NULL, "no token with id %lld", (long long)token_id);
+        goto rollback;
+    }
+    if ((rc = crm_tx_commit(conn)) < 0) goto rollback;
+    return CRM_OK;
+rollback:
+    crm_tx_rollback(conn);
+    return rc;
+}
+
+int crm_token_verify_scoped(crm_kernel *k, const char *token, int64_t *user_out,
+                            bool *admin_actions_out)
+{
     crm_conn *conn = crm_store_conn(k->store);
     char digest[crypto_hash_sha256_BYTES * 2 + 1];
     int64_t token_id, user_id, expires_at, last_used, now;
-    bool revoked, user_live, disabled;
+    bool revoked, user_live, disabled, admin_actions;
     crm_stmt *st;
     int rc;
 
     *user_out = 0;
+    *admin_actions_out = false;
     /* Anything not shaped like one of ours is refused without a query. */
     if (!token || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0 || strlen(token) > 128)
         return crm_error_set(CRM_EDENIED, NULL, "invalid token");
@@ -497,7 +525,8 @@ int crm_token_verify(crm_kernel *k, const char *token, int64_t *user_out)
     rc = crm_stmt_prepare(conn, &st,
                           "SELECT t.id, t.user_id, COALESCE(t.expires_at, 0), "
                           "COALESCE(t.last_used_at, 0), t.revoked_at IS NOT NULL, "
-                          "u.id IS NOT NULL AND u.deleted_at IS NULL, COALESCE(u.disabled, 0) "
+                          "u.id IS NOT NULL AND u.deleted_at IS NULL, COALESCE(u.disabled, 0), "
+                          "t.admin_actions "
                           "FROM core_token t LEFT JOIN \"core.user\" u ON u.id = t.user_id "
                           "WHERE t.hash = ?");
     if (rc < 0) return rc;
@@ -514,6 +543,7 @@ int crm_token_verify(crm_kernel *k, const char *token, int64_t *user_out)
     revoked = crm_stmt_column_int(st, 4) != 0;
     user_live = crm_stmt_column_int(st, 5) != 0;
     disabled = crm_stmt_column_int(st, 6) != 0;
+    admin_actions = crm_stmt_column_int(st, 7) != 0;
     crm_stmt_done(st);
 
     now = crm_now();
@@ -525,6 +555,7 @@ int crm_token_verify(crm_kernel *k, const char *token, int64_t *user_out)
     if (now - last_used >= TOKEN_TOUCH_INTERVAL || now < last_used)
         token_touch(conn, token_id, now);
     *user_out = user_id;
+    *admin_actions_out = admin_actions;
     return CRM_OK;
 }
 
@@ -573,18 +604,19 @@ int crm_token_list(crm_kernel *k, int64_t user_id, json_t **out)
     *out = NULL;
     rc = crm_stmt_prepare(crm_store_conn(k->store), &st,
                           "SELECT id, user_id, name, created_at, expires_at, last_used_at, "
-                          "revoked_at IS NOT NULL FROM core_token "
+                          "revoked_at IS NOT NULL, admin_actions FROM core_token "
                           "WHERE ?1 = 0 OR user_id = ?1 ORDER BY id");
     if (rc < 0) goto done;
     crm_stmt_bind_int(st, 1, user_id);
     while ((rc = crm_stmt_step(st)) == 1) {
         json_array_append_new(
-            list, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:b}", "id",
+            list, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:b, s:b}", "id",
                             (json_int_t)crm_stmt_column_int(st, 0), "user_id",
                             (json_int_t)crm_stmt_column_int(st, 1), "name",
                             column_string_or_null(st, 2), "created_at", time_or_null(st, 3),
                             "expires_at", time_or_null(st, 4), "last_used_at", time_or_null(st, 5),
-                            "revoked", crm_stmt_column_int(st, 6) != 0));
+                            "revoked", crm_stmt_column_int(st, 6) != 0, "admin_actions",
+                            crm_stmt_column_int(st, 7) != 0));
     }
     crm_stmt_done(st);
     if (rc == 0) {

@@ -51,8 +51,18 @@ int crm_token_create(crm_kernel *k, int64_t user_id, const char *name, int64_t e
                      char **token_out, int64_t *token_id_out);
 /* The user of a live token; CRM_EDENIED when unknown, revoked, expired or the user disabled. */
 int crm_token_verify(crm_kernel *k, const char *token, int64_t *user_out);
+/*
+ * As crm_token_verify, and whether the token may make administrative
+ * changes (rules, roles, grants, admin flags: SECURITY.md A4). A token has
+ * no password to re-authenticate with, so that right is given at issue time,
+ * by whoever holds the data directory: `crm token create --admin-actions`.
+ */
+int crm_token_verify_scoped(crm_kernel *k, const char *token, int64_t *user_out,
+                            bool *admin_actions_out);
+/* Give (or take) token `token_id` the right to make administrative changes. */
+int crm_token_set_admin_actions(crm_kernel *k, int64_t token_id, bool on);
 int crm_token_revoke(crm_kernel *k, int64_t token_id);
-/* [{"id","user_id","name","created_at","expires_at","last_used_at","revoked"}] */
+/* [{"id","user_id","name","created_at","expires_at","last_used_at","revoked","admin_actions"}] */
 int crm_token_list(crm_kernel *k, int64_t user_id /* 0: all */, json_t **out);
 
 #endif

@@ -53,14 +53,19 @@ const cli_command crm_cli_core_commands[] = {
     {"user passwd", cmd_user_passwd, "USERNAME", "set a user's password",
      "Sets a user's password, read from the environment variable CRM_PASSWORD, or\n"
      "else one line of standard input: UTF-8, at least 8 characters, at most 1024 bytes.\n"},
-    {"token create", cmd_token_create, "USERNAME [--name NAME] [--expires-days N]",
+    {"token create", cmd_token_create,
+     "USERNAME [--name NAME] [--expires-days N] [--admin-actions]",
      "issue an API token",
      "Issues an API token for a user and prints it, alone on one line. It is shown\n"
      "only this once: the database keeps only its hash. Use it as\n"
      "  Authorization: Bearer <token>\n"
      "Options:\n"
      "  --name NAME         a label to recognise the token by (default \"cli\")\n"
-     "  --expires-days N    the token expires after N days (default: never)\n"},
+     "  --expires-days N    the token expires after N days (default: never)\n"
+     "  --admin-actions     the token may make administrative changes (rules reload,\n"
+     "                      roles, grants, users' roles and admin flags). Without it\n"
+     "                      those answer 403 reauth_required even for an admin's token:\n"
+     "                      a token has no password to re-authenticate with.\n"},
     {"token list", cmd_token_list, "[USERNAME] [--json]", "list API tokens",
      "Lists API tokens (all, or a user's): id, user, name, created, expires,\n"
      "last used, state. Never the tokens themselves.\n"
@@ -267,8 +272,11 @@ static int cmd_token_create(cli *c, int argc, char **argv)
 {
     const cli_command *cmd = crm_cli_command("token create");
     const char *name = "cli", *days_text = NULL;
-    cli_opt opts[] = {
-        {"--name", &name, NULL}, {"--expires-days", &days_text, NULL}, {NULL, NULL, NULL}};
+    bool admin_actions = false;
+    cli_opt opts[] = {{"--name", &name, NULL},
+                      {"--expires-days", &days_text, NULL},
+                      {"--admin-actions", NULL, &admin_actions},
+                      {NULL, NULL, NULL}};
     int64_t user_id, days = 0, token_id;
     char *pos[1], *token;
     int rc;
@@ -282,6 +290,14 @@ static int cmd_token_create(cli *c, int argc, char **argv)
         crm_token_create(c->k, user_id, name, days ? crm_now() + days * 86400 : 0, &token,
                          &token_id) < 0)
         return crm_cli_fail();
+    if (admin_actions && crm_token_set_admin_actions(c->k, token_id, true) < 0) {
+        /* Never print a token that is not what was asked for. */
+        rc = crm_cli_fail();
+        crm_token_revoke(c->k, token_id);
+        sodium_memzero(token, strlen(token));
+        free(token);
+        return rc;
+    }
     printf("%s\n", token);
     sodium_memzero(token, strlen(token));
     free(token);
@@ -332,9 +348,11 @@ static int cmd_token_list(cli *c, int argc, char **argv)
     json_array_foreach(tokens, i, t)
     {
         const char *expires = str_or(json_object_get(t, "expires_at"), "never");
+        bool admin_actions = json_is_true(json_object_get(t, "admin_actions"));
         const char *state = json_is_true(json_object_get(t, "revoked"))                  ? "revoked"
                             : strcmp(expires, "never") != 0 && strcmp(expires, iso) <= 0 ? "expired"
-                                                                                         : "active";
+                            : admin_actions ? "active, admin actions"
+                                            : "active";
         printf(
             "%-6" JSON_INTEGER_FORMAT "  %-16s  %-16s  %-20s  %-20s  %-20s  %s\n",
             json_integer_value(json_object_get(t, "id")),

@@ -1,7 +1,8 @@
 /*
  * http_auth.c — who is asking: bearer API tokens, session tokens and session
  * cookies (with the CSRF checks cookie writes need), the principal of the
- * request, and the admin check of CRM_ROUTE_ADMIN. See session.h for
+ * request, the admin check of CRM_ROUTE_ADMIN, and the recent-authentication
+ * check of administrative changes (CRM_ROUTE_REAUTH, SECURITY.md A4). See session.h for
  * sessions and api_auth.c for the endpoints.
  */
 #include "http_int.h"
@@ -132,6 +133,8 @@ bool crm_http__cross_site(crm_req *req)
     return strcasecmp(origin, self) != 0;
 }
 
+static bool administrative_change(crm_req *req);
+
 /* Authenticate for a non-public route. Returns true when the request may go
  * on; otherwise the error reply is set. */
 bool crm_http__authenticate(crm_req *req)
@@ -154,7 +157,7 @@ bool crm_http__authenticate(crm_req *req)
             tok++;
         if (strncmp(tok, "crm_", 4) == 0) {
             req->auth_kind = CRM_AUTH_TOKEN;
-            rc = crm_token_verify(k, tok, &uid);
+            rc = crm_token_verify_scoped(k, tok, &uid, &req->token_admin_actions);
         } else if (strncmp(tok, CRM_SESSION_TOKEN_PREFIX, strlen(CRM_SESSION_TOKEN_PREFIX)) == 0) {
             req->auth_kind = CRM_AUTH_SESSION_BEARER;
             req->session_secret = crm_req_strdup(req, tok + strlen(CRM_SESSION_TOKEN_PREFIX));
@@ -206,9 +209,60 @@ bool crm_http__authenticate(crm_req *req)
         return false;
     }
     req->user_id = uid;
-    if ((req->handler->flags & CRM_ROUTE_ADMIN) && !crm_principal_is_admin(req->who)) {
+    if ((req->handler->flags & (CRM_ROUTE_ADMIN | CRM_ROUTE_REAUTH)) &&
+        !crm_principal_is_admin(req->who)) {
         crm_req_reply_error(req, 403, "denied", NULL, "this endpoint is for administrators");
         return false;
     }
+    if (administrative_change(req) && (rc = crm_req_require_recent_auth(req)) < 0) {
+        crm_http__reply_error(req, rc);
+        return false;
+    }
     return true;
+}
+
+/*
+ * Whether the request is an administrative change (A4): a route flagged so,
+ * or an admin writing users or roles through /records, which would
+ * otherwise be a way around the flagged routes (is_admin is a field of
+ * core.user; deleting a role takes its grants from its users). Teams are
+ * left out: a team record grants nothing, its members change through the
+ * flagged /teams/{id}/members routes.
+ */
+static bool administrative_change(crm_req *req)
+{
+    const char *type;
+    if (req->handler->flags & CRM_ROUTE_REAUTH) return true;
+    if (crm_http__method_safe(req->method) || !crm_principal_is_admin(req->who)) return false;
+    if (strncmp(req->route->pattern, "/api/v1/records/", 16) != 0) return false;
+    type = crm_req_param(req, "type");
+    return type && (strcmp(type, "core.user") == 0 || strcmp(type, "core.role") == 0);
+}
+
+int crm_req_require_recent_auth(crm_req *req)
+{
+    int64_t at = 0, now = crm_now();
+    int rc;
+
+    switch (req->auth_kind) {
+    case CRM_AUTH_TOKEN:
+        if (req->token_admin_actions) return CRM_OK;
+        return crm_error_set_named(CRM_EDENIED, "reauth_required", NULL,
+                                   "this API token may not make administrative changes: issue "
+                                   "one with `crm token create USER --admin-actions`, or use a "
+                                   "session and POST /api/v1/auth/reauth with the password");
+    case CRM_AUTH_SESSION_BEARER:
+    case CRM_AUTH_SESSION_COOKIE:
+        if ((rc = crm_session_reauth_at(req->h->k, req->session_id, &at)) < 0) return rc;
+        /* A clock set back (at > now) proves nothing about the last ten minutes. */
+        if (at > 0 && at <= now && now - at <= CRM_REAUTH_WINDOW) return CRM_OK;
+        break;
+    default:
+        break;
+    }
+    return crm_error_set_named(CRM_EDENIED, "reauth_required", NULL,
+                               "administrative changes need the password within the last %d "
+                               "minutes: POST /api/v1/auth/reauth {\"password\": ...}, then "
+                               "repeat the request",
+                               CRM_REAUTH_WINDOW / 60);
 }

@@ -84,6 +84,10 @@ static const char *const crm_migrations[] = {
     "CREATE TABLE core_plugin_migration (plugin TEXT NOT NULL, version TEXT NOT NULL,"
     "  from_version TEXT NOT NULL, applied_at TEXT NOT NULL,"
     "  PRIMARY KEY (plugin, version)) STRICT;",
+    /* 4: recent authentication (SECURITY.md A4): when a session last proved its password
+     * (login or POST /auth/reauth); which API tokens may make administrative changes */
+    "ALTER TABLE core_session ADD COLUMN reauth_at INTEGER;"
+    "ALTER TABLE core_token ADD COLUMN admin_actions INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define CRM_MIGRATION_COUNT ((int)(sizeof(crm_migrations) / sizeof(crm_migrations[0])))

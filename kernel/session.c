@@ -114,7 +114,8 @@ int crm_session_create(crm_kernel *k, int64_t user_id, const char *ip, char **se
     if (rc < 0) goto rollback;
     rc = crm_stmt_prepare(conn, &st,
                           "INSERT INTO core_session (user_id, hash, csrf_hash, created_at, "
-                          "last_seen_at, expires_at, ip) VALUES (?, ?, ?, ?, ?, ?, ?)");
+                          "last_seen_at, expires_at, ip, reauth_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     if (rc < 0) goto rollback;
     crm_stmt_bind_int(st, 1, user_id);
     crm_stmt_bind_text(st, 2, hash, -1);
@@ -126,6 +127,8 @@ int crm_session_create(crm_kernel *k, int64_t user_id, const char *ip, char **se
         crm_stmt_bind_text(st, 7, ip, -1);
     else
         crm_stmt_bind_null(st, 7);
+    /* A login proves the password: it is a recent authentication. */
+    crm_stmt_bind_int(st, 8, now);
     rc = crm_stmt_step(st);
     crm_stmt_done(st);
     if (rc < 0) goto rollback;
@@ -203,6 +206,63 @@ int crm_session_verify(crm_kernel *k, const char *secret, int64_t *user_out,
     *user_out = user_id;
     if (session_id_out) *session_id_out = id;
     return CRM_OK;
+}
+
+int crm_session_reauth_at(crm_kernel *k, int64_t session_id, int64_t *at_out)
+{
+    crm_stmt *st;
+    int rc;
+
+    *at_out = 0;
+    rc = crm_stmt_prepare(crm_store_conn(k->store), &st,
+                          "SELECT COALESCE(reauth_at, 0) FROM core_session "
+                          "WHERE id = ? AND revoked_at IS NULL");
+    if (rc < 0) return rc;
+    crm_stmt_bind_int(st, 1, session_id);
+    rc = crm_stmt_step(st);
+    if (rc == 1) *at_out = crm_stmt_column_int(st, 0);
+    crm_stmt_done(st);
+    return rc < 0 ? rc : CRM_OK;
+}
+
+int crm_session_reauth(crm_kernel *k, int64_t session_id)
+{
+    const int64_t args[] = {crm_now(), session_id};
+    crm_conn *conn = crm_store_conn(k->store);
+    int rc;
+
+    if ((rc = crm_tx_begin(conn)) < 0) return rc;
+    rc = crm_conn_exec_ints(
+        conn, "UPDATE core_session SET reauth_at = ? WHERE id = ? AND revoked_at IS NULL", args, 2);
+    if (rc < 0) goto rollback;
+    if (crm_conn_changes(conn) != 1) {
+        rc = crm_error_set(CRM_EDENIED, NULL, "session ended; log in again");
+        goto rollback;
+    }
+    if ((rc = crm_tx_commit(conn)) < 0) goto rollback;
+    return CRM_OK;
+rollback:
+    crm_tx_rollback(conn);
+    return rc;
+}
+
+void crm_login_token_new(char out[CRM_SESSION_SECRET_LEN + 1])
+{
+    unsigned char raw[32];
+    char *enc;
+    randombytes_buf(raw, sizeof raw);
+    enc = crm_b64url_encode(raw, sizeof raw);
+    snprintf(out, CRM_SESSION_SECRET_LEN + 1, "%s", enc);
+    sodium_memzero(raw, sizeof raw);
+    sodium_memzero(enc, strlen(enc));
+    free(enc);
+}
+
+bool crm_login_token_ok(const char *cookie, const char *header)
+{
+    /* Both are ours only if shaped like ours; the lengths are public, the bytes are not. */
+    if (!secret_shaped(cookie) || !secret_shaped(header)) return false;
+    return sodium_memcmp(cookie, header, CRM_SESSION_SECRET_LEN) == 0;
 }
 
 static int revoke_where(crm_kernel *k, const char *sql, int64_t a, int64_t b)

@@ -63,6 +63,35 @@ int crm_session_revoke_user(crm_kernel *k, int64_t user_id, int64_t keep_session
 int crm_session_change_password(crm_kernel *k, int64_t user_id, const char *password,
                                 int64_t keep_session_id);
 
+/*
+ * Recent authentication (SECURITY.md A4). Administrative changes (rules,
+ * roles and grants, users' roles and admin flags: routes flagged
+ * CRM_ROUTE_REAUTH) need the password proven within CRM_REAUTH_WINDOW
+ * seconds: a login counts, and so does POST /api/v1/auth/reauth. Stored in
+ * core_session.reauth_at (the row is found by the secret's hash).
+ */
+#define CRM_REAUTH_WINDOW (10 * 60)
+
+/* When session `session_id` last proved its password (0: never, or no such session). */
+int crm_session_reauth_at(crm_kernel *k, int64_t session_id, int64_t *at_out);
+/* Record that session `session_id` proved its password now. Errors: CRM_EDENIED (ended). */
+int crm_session_reauth(crm_kernel *k, int64_t session_id);
+
+/*
+ * Login CSRF (SECURITY.md S6): the pre-session token of GET
+ * /api/v1/auth/login-token. It travels twice, as the HttpOnly cookie
+ * `crm_login` and in the X-Login-Token header of the login; the two must
+ * match (double submit). 32 random bytes, base64url; nothing is stored.
+ */
+#define CRM_LOGIN_COOKIE        "crm_login"
+#define CRM_LOGIN_COOKIE_SECURE "__Host-crm_login"
+#define CRM_LOGIN_HEADER        "X-Login-Token"
+#define CRM_LOGIN_TOKEN_TTL     600
+/* A fresh pre-session token (CRM_SESSION_SECRET_LEN characters + NUL). */
+void crm_login_token_new(char out[CRM_SESSION_SECRET_LEN + 1]);
+/* Whether the header's token is the cookie's (constant time; false if either is missing). */
+bool crm_login_token_ok(const char *cookie, const char *header);
+
 /* The CSRF token of a session secret (base64url, 43 characters + NUL). */
 void crm_session_csrf(const char *secret, char out[CRM_SESSION_SECRET_LEN + 1]);
 /* Whether `presented` is the session's CSRF token (constant time). */

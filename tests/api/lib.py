@@ -286,3 +286,24 @@ def _login_response(self, username="admin", password=ADMIN_PASSWORD, headers=Non
 
 
 Server.login_response = _login_response
+
+
+# ---- browser login (SECURITY.md S6; append-only) ----
+
+def _browser_login_response(self, username="admin", password=ADMIN_PASSWORD, headers=None):
+    """Log in as the web UI does: GET /auth/login-token (a pre-session cookie and its token),
+    then POST /auth/login with that cookie and the token in X-Login-Token. Only such a login
+    sets the session cookie; a plain login_response() is a script's (bearer token only)."""
+    h = dict(headers or {})
+    t = self.get("/api/v1/auth/login-token", token="", headers=h)
+    if t.status != 200:
+        raise AssertionError("login-token: %r" % t)
+    cookie = None
+    for k, v in t.raw_headers:
+        if k.lower() == "set-cookie" and v.split("=", 1)[0] in ("crm_login", "__Host-crm_login"):
+            cookie = v.split(";", 1)[0]
+    h.update({"Cookie": cookie, t.json["header"]: t.json["login_token"]})
+    return self.login_response(username, password, headers=h)
+
+
+Server.browser_login_response = _browser_login_response

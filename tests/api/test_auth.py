@@ -24,16 +24,41 @@ def db(srv):
 
 
 def cookie_attrs(r):
+    """The session cookie's "name=value" and attributes (the pre-session cookie skipped)."""
     for k, v in r.raw_headers:
-        if k.lower() == "set-cookie":
+        if k.lower() == "set-cookie" and "crm_login=" not in v.split(";", 1)[0]:
             parts = [p.strip() for p in v.split(";")]
             return parts[0], {p.split("=")[0].lower(): (p.split("=", 1) + [""])[1]
                               for p in parts[1:]}
     return None, {}
 
 
+LOGIN_TOKEN = "/api/v1/auth/login-token"
+REAUTH = "/api/v1/auth/reauth"
+
+
+def login_cookie(r):
+    """The "name=value" of the pre-session cookie set by `r`, or None."""
+    for k, v in r.raw_headers:
+        if k.lower() == "set-cookie" and v.split("=", 1)[0] in ("crm_login", "__Host-crm_login"):
+            return v.split(";", 1)[0]
+    return None
+
+
+def browser_login(srv, username="admin", password=lib.ADMIN_PASSWORD, headers=None):
+    """Log in as the web UI does (S6): fetch the pre-session token, then POST the login
+    with its cookie and the X-Login-Token header. Returns the login's Response."""
+    h = dict(headers or {})
+    t = status(srv.get(LOGIN_TOKEN, token="", headers=h), 200, "login-token")
+    cookie = login_cookie(t)
+    ok(cookie, "login-token sets its cookie")
+    eq(cookie.split("=", 1)[1], t.json["login_token"], "cookie and body carry one token")
+    h.update({"Cookie": cookie, t.json["header"]: t.json["login_token"]})
+    return srv.login_response(username, password, headers=h)
+
+
 def test_login_answers_token_user_and_cookie(srv):
-    r = status(srv.login_response(), 200)
+    r = status(browser_login(srv), 200)
     j = r.json
     ok(j["token"].startswith("crms_"), "bearer form of the session")
     eq(j["user"]["username"], "admin", "user")
@@ -55,7 +80,7 @@ def test_login_answers_token_user_and_cookie(srv):
 
 
 def test_cookie_over_https_proxy_is_host_prefixed_and_secure(srv):
-    r = status(srv.login_response(headers={"X-Forwarded-Proto": "https"}), 200)
+    r = status(browser_login(srv, headers={"X-Forwarded-Proto": "https"}), 200)
     first, attrs = cookie_attrs(r)
     ok(first.startswith("__Host-crm_sid="), "__Host- prefix: %s" % first[:20])
     ok("secure" in attrs, "Secure")
@@ -108,7 +133,7 @@ def test_throttling_per_address(srv):
 
 
 def test_logout_ends_the_session_for_token_and_cookie(srv):
-    r = srv.login_response()
+    r = browser_login(srv)
     token, cookie = r.json["token"], lib.session_cookie(r)
     status(srv.get(ME, token=token), 200)
     status(srv.get(ME, token="", headers={"Cookie": cookie}), 200)
@@ -118,7 +143,7 @@ def test_logout_ends_the_session_for_token_and_cookie(srv):
     error(srv.get(ME, token=token), 401, "unauthenticated")
     error(srv.get(ME, token="", headers={"Cookie": cookie}), 401, "unauthenticated")
     # Logout by cookie (with its CSRF header).
-    r = srv.login_response()
+    r = browser_login(srv)
     cookie = lib.session_cookie(r)
     status(srv.post(LOGOUT, token="", headers={"Cookie": cookie,
                                                "X-CSRF-Token": r.json["csrf_token"]}), 204)
@@ -129,7 +154,7 @@ def test_logout_ends_the_session_for_token_and_cookie(srv):
 
 
 def test_cookie_writes_need_csrf_header_and_same_origin(srv):
-    r = srv.login_response()
+    r = browser_login(srv)
     cookie, csrf = lib.session_cookie(r), r.json["csrf_token"]
     uid = r.json["user"]["id"]
     path = "%s/%d" % (USERS, uid)
@@ -162,6 +187,62 @@ def test_login_from_another_site_is_refused(srv):
     error(srv.login_response(headers={"Origin": "http://evil.example"}), 403, "csrf")
     error(srv.login_response(headers={"Sec-Fetch-Site": "cross-site"}), 403, "csrf")
     status(srv.login_response(headers={"Origin": "http://127.0.0.1:%d" % srv.port}), 200)
+
+
+def test_login_token_cookie_attributes(srv):
+    r = status(srv.get(LOGIN_TOKEN, token=""), 200)
+    eq(r.json["header"], "X-Login-Token", "header name")
+    ok(len(r.json["login_token"]) >= 43, "32 random bytes")
+    for k, v in r.raw_headers:
+        if k.lower() == "set-cookie":
+            parts = [p.strip() for p in v.split(";")]
+            attrs = {p.split("=")[0].lower(): (p.split("=", 1) + [""])[1] for p in parts[1:]}
+            ok(parts[0].startswith("crm_login="), "name: %s" % parts[0][:12])
+            ok("httponly" in attrs, "HttpOnly")
+            eq(attrs.get("samesite"), "Strict", "SameSite")
+            eq(attrs.get("max-age"), "600", "short-lived")
+    other = status(srv.get(LOGIN_TOKEN, token=""), 200).json["login_token"]
+    ok(other != r.json["login_token"], "a new token each time")
+
+
+def test_browser_login_needs_the_pre_session_token(srv):
+    """S6: a login carrying the pre-session cookie must carry its token in X-Login-Token;
+    only such a login sets the session cookie."""
+    t = status(srv.get(LOGIN_TOKEN, token=""), 200)
+    cookie, tok = login_cookie(t), t.json["login_token"]
+    # The cookie without the header (a form or fetch from another page): refused.
+    r = error(srv.login_response(headers={"Cookie": cookie}), 403, "csrf")
+    ok("login-token" in r.json["error"]["message"], "says how: %s" % r.json["error"]["message"])
+    ok(lib.session_cookie(r) is None, "no session cookie on refusal")
+    # A wrong token, another login-token's token, or the header without the cookie.
+    error(srv.login_response(headers={"Cookie": cookie, "X-Login-Token": "A" * 43}), 403, "csrf")
+    other = status(srv.get(LOGIN_TOKEN, token=""), 200).json["login_token"]
+    error(srv.login_response(headers={"Cookie": cookie, "X-Login-Token": other}), 403, "csrf")
+    error(srv.login_response(headers={"X-Login-Token": tok}), 403, "csrf")
+    # Refused before the password is looked at: no throttling bookkeeping either.
+    for _ in range(6):
+        error(srv.login_response("admin", "wrong-password-1", headers={"Cookie": cookie}), 403,
+              "csrf")
+    good = {"Cookie": cookie, "X-Login-Token": tok}
+    # From another site, even with the right token: refused.
+    error(srv.login_response(headers=dict(good, Origin="http://evil.example")), 403, "csrf")
+    error(srv.login_response(headers=dict(good, **{"Sec-Fetch-Site": "cross-site"})), 403, "csrf")
+    # The matching pair: a session cookie, and the pre-session cookie used up.
+    r = status(srv.login_response(headers=dict(good, **{"Sec-Fetch-Site": "same-origin"})), 200)
+    ok(lib.session_cookie(r), "session cookie set")
+    cleared = [v for k, v in r.raw_headers if k.lower() == "set-cookie"
+               and v.startswith("crm_login=")]
+    ok(cleared and "Max-Age=0" in cleared[0], "pre-session cookie cleared: %r" % cleared)
+    status(srv.get(ME, token="", headers={"Cookie": lib.session_cookie(r)}), 200, "cookie works")
+
+
+def test_script_login_gets_a_token_and_no_cookie(srv):
+    """A login without the pre-session cookie is a script's: the bearer token in the body,
+    and no Set-Cookie, which is what a login CSRF would need to plant a session."""
+    r = status(srv.login_response(), 200)
+    ok(r.json["token"].startswith("crms_"), "bearer token")
+    ok(not [k for k, _ in r.raw_headers if k.lower() == "set-cookie"], "no cookie set")
+    status(srv.get(ME, token=r.json["token"]), 200)
 
 
 def test_preset_cookie_is_not_adopted(srv):
@@ -335,7 +416,118 @@ def test_idle_and_absolute_session_timeouts():
         srv.close()
 
 
+def guarded_routes(srv):
+    """Every administrative change (A4) as (method, path, body), on fresh objects."""
+    role = status(srv.post("/api/v1/records/core.role", {"name": "r%d" % time.time_ns()}),
+                  201).json["id"]
+    team = status(srv.post("/api/v1/records/core.team", {"name": "t%d" % time.time_ns()}),
+                  201).json["id"]
+    uid = srv.user_id("admin")
+    other, _ = srv.user("u%d" % (time.time_ns() % 10**9), password="other-password-1")
+    return [("PUT", "/api/v1/roles/%d/grants" % role, {"grants": {"core.role": {"read": "all"}}}),
+            ("POST", "/api/v1/users/%d/roles/%d" % (other, role), None),
+            ("DELETE", "/api/v1/users/%d/roles/%d" % (other, role), None),
+            ("POST", "/api/v1/teams/%d/members/%d" % (team, other), None),
+            ("DELETE", "/api/v1/teams/%d/members/%d" % (team, other), None),
+            ("POST", "/api/v1/rules/reload", {}),
+            ("POST", USERS, {"username": "n%d" % (time.time_ns() % 10**9),
+                             "password": "new-password-1"}),
+            ("PATCH", "%s/%d" % (USERS, other), {"is_admin": True}),
+            ("POST", "%s/%d/password" % (USERS, other), {"password": "reset-password-1"}),
+            ("PATCH", "/api/v1/records/core.user/%d" % other, {"is_admin": True}),
+            ("PATCH", "/api/v1/records/core.role/%d" % role, {"name": "renamed"}),
+            ("GET", "%s/%d" % (USERS, uid), None)]  # a read: never needs re-authentication
+
+
+def restart_at(srv, clock):
+    srv.stop()
+    srv.env["CRM_CLOCK"] = str(clock)
+    srv.start()
+
+
+def test_admin_changes_need_recent_auth():
+    """A4: ten minutes after the login, each administrative change is 403 reauth_required;
+    POST /auth/reauth with the password makes them pass again; reads never ask."""
+    t0 = 1_900_000_000
+    srv = lib.Server(env={"CRM_CLOCK": str(t0)}).start()
+    try:
+        tok = srv.admin()
+        routes = guarded_routes(srv)
+        _, plain = srv.user("plain", password="plain-password-1")
+        restart_at(srv, t0 + 9 * 60)
+        # Within ten minutes of the login: recent enough.
+        status(srv.request(*routes[0][:2], body=routes[0][2]), 200, "9 min after login")
+        restart_at(srv, t0 + 11 * 60)
+        for method, path, body in routes:
+            r = srv.request(method, path, body=body)
+            if method == "GET":
+                status(r, 200, "read after 11 min")
+                continue
+            r = error(r, 403, "reauth_required", what="%s %s stale" % (method, path))
+            ok("/api/v1/auth/reauth" in r.json["error"]["message"], "says how: %r" % r.json)
+            # A non-admin is refused as before, not asked to re-authenticate.
+            if not path.startswith("/api/v1/records/") and "/password" not in path:
+                error(srv.request(method, path, body=body, token=plain), 403, "denied",
+                      what="%s %s as non-admin" % (method, path))
+        r = error(srv.post(REAUTH, {"password": "not-the-password"}), 401, "invalid_credentials")
+        error(srv.request(*routes[0][:2], body=routes[0][2]), 403, "reauth_required",
+              what="still stale after a wrong password")
+        error(srv.post(REAUTH, {}), 400, field="password")
+        r = status(srv.post(REAUTH, {"password": lib.ADMIN_PASSWORD}), 200)
+        ok(r.json["valid_until"] > r.json["reauth_at"], "window: %r" % r.json)
+        for method, path, body in routes:
+            r = srv.request(method, path, body=body)
+            ok(r.status in (200, 201, 204), "%s %s after reauth: %r" % (method, path, r))
+        # The same session, ten more minutes on: stale again.
+        restart_at(srv, t0 + 22 * 60)
+        error(srv.request(*routes[0][:2], body=routes[0][2]), 403, "reauth_required",
+              what="stale again")
+        # A fresh login is recent.
+        srv.admin()
+        status(srv.request(*routes[0][:2], body=routes[0][2]), 200, "fresh login")
+        ok(tok != srv.token, "a new session")
+    finally:
+        srv.close()
+
+
+def test_reauth_failures_are_throttled(srv):
+    for i in range(5):
+        error(srv.post(REAUTH, {"password": "wrong-password-%d" % i}), 401, "invalid_credentials")
+    r = error(srv.post(REAUTH, {"password": lib.ADMIN_PASSWORD}), 429, "throttled")
+    ok(int(r.header("Retry-After")) >= 1, "Retry-After")
+    # They count as the account's failed logins, too.
+    error(srv.login_response(), 429, "throttled")
+
+
+def test_reauth_by_cookie_needs_csrf(srv):
+    r = browser_login(srv)
+    h = {"Cookie": lib.session_cookie(r)}
+    error(srv.post(REAUTH, {"password": lib.ADMIN_PASSWORD}, token="", headers=h), 403, "csrf")
+    status(srv.post(REAUTH, {"password": lib.ADMIN_PASSWORD}, token="",
+                    headers=dict(h, **{"X-CSRF-Token": r.json["csrf_token"]})), 200)
+
+
+def test_api_tokens_need_admin_actions_for_admin_changes(srv):
+    """A token has no password to re-authenticate with: only one issued with
+    --admin-actions makes administrative changes; reads work with any."""
+    plain = srv.cli("token", "create", "admin", "--name", "sync").stdout.strip()
+    admin = srv.cli("token", "create", "admin", "--name", "deploy",
+                    "--admin-actions").stdout.strip()
+    status(srv.get(USERS, token=plain), 200, "reads with a plain token")
+    r = error(srv.post("/api/v1/rules/reload", {}, token=plain), 403, "reauth_required")
+    ok("--admin-actions" in r.json["error"]["message"], "says how: %r" % r.json)
+    error(srv.post(REAUTH, {"password": lib.ADMIN_PASSWORD}, token=plain), 400)
+    status(srv.post("/api/v1/rules/reload", {}, token=admin), 200, "admin-actions token")
+    tokens = {t["name"]: t for t in json.loads(srv.cli("token", "list", "--json").stdout)}
+    eq((tokens["sync"]["admin_actions"], tokens["deploy"]["admin_actions"]), (False, True),
+       "token list shows the scope")
+    # A non-admin's token with the scope is still no admin.
+    srv.user("lee", password="lee-password-1")
+    lee = srv.cli("token", "create", "lee", "--admin-actions").stdout.strip()
+    error(srv.post("/api/v1/rules/reload", {}, token=lee), 403, "denied")
+
+
 if __name__ == "__main__":
-    timeouts = test_idle_and_absolute_session_timeouts
-    globals()["test_idle_and_absolute_session_timeouts"] = lambda srv: timeouts()
+    for name in ("test_idle_and_absolute_session_timeouts", "test_admin_changes_need_recent_auth"):
+        globals()[name] = (lambda f: lambda srv: f())(globals()[name])
     lib.run(globals(), "api_auth")

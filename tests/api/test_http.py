@@ -308,8 +308,8 @@ def test_access_log_is_json_without_secrets(srv):
     token = srv.token
     srv.get("/api/v1/auth/me?secret=query-secret-value")
     srv.post(LOGIN, {"username": "admin", "password": "wrong-password-xyz"}, token="")
-    r = srv.post(LOGIN, {"username": "admin", "password": lib.ADMIN_PASSWORD}, token="")
-    cookie = r.header("Set-Cookie").split(";")[0]
+    r = srv.browser_login_response()
+    cookie = lib.session_cookie(r)
     srv.get("/api/v1/auth/me", token="", headers={"Cookie": cookie})
     srv.get("/api/v1/nothing-here")
     time.sleep(0.2)

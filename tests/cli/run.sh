@@ -55,7 +55,7 @@ user list|--json
 user disable|USERNAME
 user enable|USERNAME
 user passwd|CRM_PASSWORD USERNAME
-token create|--name --expires-days USERNAME
+token create|--name --expires-days --admin-actions USERNAME
 token list|--json USERNAME
 token revoke|ID
 backup|FILE

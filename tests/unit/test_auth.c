@@ -439,6 +439,37 @@ static void test_token_roundtrip(void)
     crm_kernel_close(k);
 }
 
+/* SECURITY.md A4: only a token issued with --admin-actions makes administrative changes. */
+static void test_token_admin_actions(void)
+{
+    crm_kernel *k = open_kernel();
+    char *t = NULL;
+    int64_t id, tid, who = 0;
+    bool admin_actions = true;
+    json_t *list = NULL;
+    REQUIRE(k);
+    REQUIRE(crm_user_create(k, "alice", PASSWORD, true, NULL, &id) == CRM_OK);
+    REQUIRE(crm_token_create(k, id, "deploy", 0, &t, &tid) == CRM_OK);
+    CHECK_INT(crm_token_verify_scoped(k, t, &who, &admin_actions), CRM_OK);
+    CHECK_INT(who, id);
+    CHECK(!admin_actions); /* not by default, even for an admin's token */
+    CHECK_INT(crm_token_set_admin_actions(k, tid, true), CRM_OK);
+    CHECK_INT(crm_token_verify_scoped(k, t, &who, &admin_actions), CRM_OK);
+    CHECK(admin_actions);
+    REQUIRE(crm_token_list(k, id, &list) == CRM_OK);
+    CHECK(json_is_true(json_object_get(json_array_get(list, 0), "admin_actions")));
+    json_decref(list);
+    CHECK_INT(crm_token_set_admin_actions(k, tid, false), CRM_OK);
+    CHECK_INT(crm_token_verify_scoped(k, t, &who, &admin_actions), CRM_OK);
+    CHECK(!admin_actions);
+    CHECK_INT(crm_token_set_admin_actions(k, tid + 1000, true), CRM_ENOTFOUND);
+    CHECK_INT(crm_token_revoke(k, tid), CRM_OK);
+    CHECK_INT(crm_token_verify_scoped(k, t, &who, &admin_actions), CRM_EDENIED);
+    CHECK(!admin_actions);
+    free(t);
+    crm_kernel_close(k);
+}
+
 static void test_token_db_holds_only_hash(void)
 {
     crm_kernel *k = open_kernel();
@@ -616,6 +647,7 @@ int main(void)
     RUN(test_login_rehashes_old_params);
     RUN(test_set_password);
     RUN(test_token_roundtrip);
+    RUN(test_token_admin_actions);
     RUN(test_token_db_holds_only_hash);
     RUN(test_token_revoke);
     RUN(test_token_expiry);
