@@ -15,9 +15,16 @@
  * "next" is the seq of the last event examined (visible or not), or `after`
  * when there was none: the caller passes it back as `after` to go on, so a
  * page of events the caller may not see does not stall it.
- * No long-poll (`wait`): a request handler that blocks holds one of the few
- * pool threads, and each of those serves many connections (MHD's epoll
- * pool). Long-poll needs suspend/resume in http.h; until then, poll.
+ * Long-poll: `wait=N` (seconds, 0..30, default 0) holds a request that
+ * finds no visible event until one commits or N seconds pass, then answers
+ * as above (an empty "data" on timeout). The request is parked
+ * (crm_req_park: its connection suspended, no pool thread held); each
+ * commit that appends events wakes it, and it looks again with the same
+ * permissions (authenticated again, so a logout or a lost role counts). A
+ * page full of events the caller may not see is answered at once (empty,
+ * "next" advanced), as without `wait`. At most a quarter of the server's
+ * connection limit waits at once: beyond, 503 with Retry-After (an
+ * immediate empty answer would turn waiting clients into a busy loop).
  *
  * Webhooks, dead letters: admin only (route flag), see webhook.h.
  * GET /openapi.json: any authenticated caller, see openapi.h.
@@ -34,6 +41,7 @@
 
 #define EVENTS_DEFAULT_LIMIT 100
 #define EVENTS_MAX_LIMIT     1000
+#define EVENTS_MAX_WAIT      30 /* seconds: below common proxies' 60 s idle timeouts */
 
 /* Parse an optional integer query parameter within [lo, hi]. */
 static int query_int(crm_req *req, const char *name, int64_t dflt, int64_t lo, int64_t hi,
@@ -101,13 +109,15 @@ static int get_events(crm_req *req, void *udata)
 {
     (void)udata;
     crm_ctx *ctx = crm_req_ctx(req);
-    int64_t after, limit;
+    int64_t after, limit, wait;
     int rc = query_int(req, "after", 0, 0, INT64_MAX, &after);
     if (rc == CRM_OK)
         rc = query_int(req, "limit", EVENTS_DEFAULT_LIMIT, 1, EVENTS_MAX_LIMIT, &limit);
+    if (rc == CRM_OK) rc = query_int(req, "wait", 0, 0, EVENTS_MAX_WAIT, &wait);
     if (rc) return rc;
     json_t *events = NULL;
     if ((rc = crm_bus_events(ctx->k->bus, after, (int)limit, &events))) return rc;
+    size_t examined = json_array_size(events);
     json_t *data = json_array();
     int64_t next = after;
     size_t i;
@@ -119,6 +129,12 @@ static int get_events(crm_req *req, void *udata)
         if (v) json_array_append_new(data, v);
     }
     json_decref(events);
+    if (json_array_size(data) == 0 && examined < (size_t)limit && wait > 0 &&
+        !crm_req_wait_over(req, (int)wait * 1000)) {
+        /* Nothing to say yet: this handler runs again when woken or at the deadline. */
+        json_decref(data);
+        return crm_req_park(req, (int)wait * 1000);
+    }
     return crm_req_reply_json(req, 200,
                               json_pack("{s:o, s:I}", "data", data, "next", (json_int_t)next));
 }

@@ -66,12 +66,16 @@ struct crm_bus {
     struct sub_list subs[3];
     uint64_t next_regno;
 
-    pthread_mutex_t mu; /* guards gen, threads, nthreads */
+    pthread_mutex_t mu; /* guards gen, threads, nthreads, listeners */
     pthread_cond_t cv;
     uint64_t gen; /* bumped by every notify */
     atomic_int stopping;
     pthread_t *threads;
     int nthreads;
+    struct {
+        void (*fn)(void *arg);
+        void *arg;
+    } listeners[CRM_BUS_LISTENERS];
 };
 
 /* ---- Patterns and topics ---- */
@@ -928,6 +932,36 @@ void crm_bus_notify(crm_bus *bus)
     pthread_mutex_lock(&bus->mu);
     bus->gen++;
     pthread_cond_broadcast(&bus->cv);
+    /* Under the lock, so that crm_bus_unlisten returning means no call is running. */
+    for (int i = 0; i < CRM_BUS_LISTENERS; i++)
+        if (bus->listeners[i].fn) bus->listeners[i].fn(bus->listeners[i].arg);
+    pthread_mutex_unlock(&bus->mu);
+}
+
+int crm_bus_listen(crm_bus *bus, void (*fn)(void *arg), void *arg)
+{
+    int rc = crm_error_set(CRM_ELIMIT, NULL, "more than %d bus listeners", CRM_BUS_LISTENERS);
+    pthread_mutex_lock(&bus->mu);
+    for (int i = 0; i < CRM_BUS_LISTENERS; i++)
+        if (!bus->listeners[i].fn) {
+            bus->listeners[i].fn = fn;
+            bus->listeners[i].arg = arg;
+            crm_error_clear();
+            rc = CRM_OK;
+            break;
+        }
+    pthread_mutex_unlock(&bus->mu);
+    return rc;
+}
+
+void crm_bus_unlisten(crm_bus *bus, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&bus->mu);
+    for (int i = 0; i < CRM_BUS_LISTENERS; i++)
+        if (bus->listeners[i].fn == fn && bus->listeners[i].arg == arg) {
+            bus->listeners[i].fn = NULL;
+            bus->listeners[i].arg = NULL;
+        }
     pthread_mutex_unlock(&bus->mu);
 }
 

@@ -80,6 +80,18 @@ int crm_bus_start(crm_bus *bus, int nthreads);
 void crm_bus_stop(crm_bus *bus);
 /* Wake the workers (called after a commit that appended events). */
 void crm_bus_notify(crm_bus *bus);
+
+/*
+ * Listeners: fn(arg) runs on the committing thread after every commit that
+ * appended events (from crm_bus_notify), under the bus's lock: it must be
+ * quick, must not write and must not call the bus. The HTTP server uses one
+ * to wake long-polling GET /events requests. At most CRM_BUS_LISTENERS
+ * (CRM_ELIMIT beyond). After crm_bus_unlisten returns, fn is not running and
+ * will not run again for that (fn, arg).
+ */
+#define CRM_BUS_LISTENERS 8
+int crm_bus_listen(crm_bus *bus, void (*fn)(void *arg), void *arg);
+void crm_bus_unlisten(crm_bus *bus, void (*fn)(void *arg), void *arg);
 /*
  * Deliver everything pending and due now, on the calling thread; returns the
  * number of deliveries attempted (>= 0) or an error.

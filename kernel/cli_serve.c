@@ -23,8 +23,8 @@ static int cmd_serve(cli *c, int argc, char **argv);
 const cli_command crm_cli_serve_commands[] = {
     {"serve", cmd_serve,
      "[--listen ADDR] [--threads N] [--max-body BYTES] [--max-connections N] [--per-ip N] "
-     "[--timeout S] [--deadline S] [--no-access-log] [--conf FILE] [--plugin-dir DIR] "
-     "[--scripts DIR]",
+     "[--timeout S] [--deadline S] [--header-timeout S] [--no-access-log] [--conf FILE] "
+     "[--plugin-dir DIR] [--scripts DIR]",
      "serve the HTTP API",
      "Serves the HTTP API (/api/v1) of the data directory, runs the async event\n"
      "handlers and the scheduler. Prints \"listening on http://HOST:PORT\" once ready.\n"
@@ -40,6 +40,10 @@ const cli_command crm_cli_serve_commands[] = {
      "  --per-ip N             open connections per client address (default 32)\n"
      "  --timeout S            close idle connections after S seconds (default 30)\n"
      "  --deadline S           a request must be received within S seconds (default 60)\n"
+     "  --header-timeout S     a request's headers must arrive within S seconds of the\n"
+     "                         connection's start or its previous request's end, else\n"
+     "                         the connection is closed (default 10; 0: no limit). Cuts\n"
+     "                         slowloris clients, and idle keep-alive connections too\n"
      "  --no-access-log        no access log lines\n"
      "  --conf FILE            plugins.conf to read (default: $CRM_PLUGINS_CONF, else\n"
      "                         ./plugins.conf; none there: no plugins)\n"
@@ -138,8 +142,8 @@ static int cmd_serve(cli *c, int argc, char **argv)
 {
     const cli_command *cmd = crm_cli_command("serve");
     const char *listen = NULL, *threads = NULL, *max_body = NULL, *max_conn = NULL, *per_ip = NULL,
-               *timeout = NULL, *deadline = NULL, *conf = NULL, *plugin_dir = NULL,
-               *scripts = "scripts";
+               *timeout = NULL, *deadline = NULL, *header_timeout = NULL, *conf = NULL,
+               *plugin_dir = NULL, *scripts = "scripts";
     bool no_access_log = false;
     crm_plugins *plugins = NULL;
     crm_rules *rules = NULL;
@@ -151,6 +155,7 @@ static int cmd_serve(cli *c, int argc, char **argv)
                       {"--per-ip", &per_ip, NULL},
                       {"--timeout", &timeout, NULL},
                       {"--deadline", &deadline, NULL},
+                      {"--header-timeout", &header_timeout, NULL},
                       {"--no-access-log", NULL, &no_access_log},
                       {"--conf", &conf, NULL},
                       {"--plugin-dir", &plugin_dir, NULL},
@@ -189,6 +194,11 @@ static int cmd_serve(cli *c, int argc, char **argv)
     if (deadline) {
         if ((rc = int_option(cmd, "--deadline", deadline, 1, 86400, &v)) != CLI_OK) return rc;
         ho.request_deadline_s = (int)v;
+    }
+    if (header_timeout) {
+        if ((rc = int_option(cmd, "--header-timeout", header_timeout, 0, 86400, &v)) != CLI_OK)
+            return rc;
+        ho.header_timeout_s = v == 0 ? -1 : (int)v; /* 0 in the options means the default */
     }
     ho.access_log = !no_access_log;
 

@@ -503,9 +503,14 @@ static int host_route(crm_plugin *p, const char *method, const char *path, unsig
                                          "route %s \"%s\": a path starts with / and has no "
                                          "empty segments; a handler is needed",
                                          method, path ? path : ""));
-    if (flags & ~(unsigned)(CRM_PUBLIC | CRM_ADMIN_ONLY | CRM_RAW_BODY))
+    if (flags & ~(unsigned)(CRM_PUBLIC | CRM_ADMIN_ONLY | CRM_RAW_BODY | CRM_CROSS_SITE))
         return reg_fail(p, crm_error_set(CRM_EINVALID, NULL, "route %s %s: unknown flags 0x%x",
                                          method, path, flags));
+    if ((flags & CRM_CROSS_SITE) && !(flags & CRM_PUBLIC))
+        return reg_fail(p, crm_error_set(CRM_EINVALID, NULL,
+                                         "route %s %s: CRM_CROSS_SITE is for CRM_PUBLIC routes "
+                                         "only (a signed-in user's cookie must never ride on "
+                                         "another site's request)", method, path));
     char *full = strcmp(path, "/") == 0 ? crm_sprintf("/api/v1/x/%s", p->name)
                                         : crm_sprintf("/api/v1/x/%s%s", p->name, path);
     for (int i = 0; i < p->n_routes; i++)
@@ -519,7 +524,8 @@ static int host_route(crm_plugin *p, const char *method, const char *path, unsig
     r->path = full;
     r->flags = ((flags & CRM_PUBLIC) ? CRM_ROUTE_PUBLIC : 0) |
                ((flags & CRM_ADMIN_ONLY) ? CRM_ROUTE_ADMIN : 0) |
-               ((flags & CRM_RAW_BODY) ? CRM_ROUTE_RAW_BODY : 0);
+               ((flags & CRM_RAW_BODY) ? CRM_ROUTE_RAW_BODY : 0) |
+               ((flags & CRM_CROSS_SITE) ? CRM_ROUTE_CROSS_SITE : 0);
     r->fn = fn;
     r->udata = udata;
     return CRM_OK;

@@ -45,13 +45,28 @@
  *     make cookies Secure and send HSTS, which only ever tightens things.
  *   - No CORS: the API serves its own origin (the web UI) and scripts with
  *     bearer tokens; OPTIONS answers 405 like any method a route lacks.
- *   - The per-request deadline is checked as body bytes arrive. A client
- *     dribbling its headers is bounded by MHD's idle timeout (timeout_s per
- *     byte gap), the per-IP limit and the per-connection memory only.
+ *   - The per-request deadline is checked as body bytes arrive. Headers
+ *     have a deadline of their own (header_timeout_s, default 10 s), which
+ *     MHD 0.9.75 lacks: a connection owes a request's complete headers
+ *     within it, counted from its start or from the end of its previous
+ *     request, or the watchdog thread shuts its socket down and MHD closes
+ *     it. So a slowloris client is cut however slowly it dribbles, and an
+ *     idle keep-alive connection is closed after the same time (Apache's
+ *     default keep-alive timeout is 5 s; clients reconnect). The watchdog
+ *     acts only on connections still in its table, under its lock: MHD's
+ *     "closed" notification takes them out before MHD closes the fd, so a
+ *     reused fd number is never shut down by mistake.
+ *   - Long-poll (crm_req_park): a parked request is a suspended connection,
+ *     which holds no pool thread. The watchdog resumes it at its deadline,
+ *     or when woken: the server listens to the bus, so every commit that
+ *     appended events wakes the parked requests (commits of other processes,
+ *     such as `crm import`, do not: those are seen at the deadline). A woken
+ *     request is authenticated again and its handler runs again.
  */
 #include "http_int.h"
 
 #include "auth.h"
+#include "bus.h"
 #include "perm.h"
 #include "session.h"
 
@@ -85,6 +100,10 @@
  * seconds: tests/hostile.)
  */
 #define LINGER_GAP_MS 10
+/* The watchdog looks at header deadlines this often. */
+#define WATCH_TICK_US 250000
+
+enum { PARK_NONE, PARK_WAITING, PARK_WOKEN };
 
 /* ---- Per-request arena (nginx pools): allocate freely, free once ---- */
 
@@ -249,7 +268,16 @@ int crm_http_open(crm_http **out, crm_kernel *k, const crm_http_opts *opts)
     if (h->opts.json_max_depth <= 0) h->opts.json_max_depth = defaults.json_max_depth;
     if (h->opts.json_max_items <= 0) h->opts.json_max_items = defaults.json_max_items;
     if (h->opts.conn_memory < 8192) h->opts.conn_memory = defaults.conn_memory;
+    if (h->opts.header_timeout_s == 0) h->opts.header_timeout_s = defaults.header_timeout_s;
     pthread_mutex_init(&h->stop_lock, NULL);
+    pthread_mutex_init(&h->watch_lock, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&h->watch_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     snprintf(h->unmatched.method, sizeof h->unmatched.method, "*");
     if (crm_auth_init() < 0) {
         crm_http_close(h);
@@ -317,6 +345,19 @@ int crm_req_reply_json(crm_req *req, int status, json_t *body)
     json_decref(body);
     if (!text) return crm_error_set(CRM_EINTERNAL, NULL, "cannot encode the JSON reply");
     len = strlen(text);
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return crm_error_set(CRM_EINTERNAL, NULL, "cannot create the response");
+    }
+    req_set_response(req, resp, status, "application/json", len);
+    return CRM_OK;
+}
+
+int crm_req_reply_json_text(crm_req *req, int status, char *text, size_t len)
+{
+    struct MHD_Response *resp;
+    if (!text) return crm_error_set(CRM_EINTERNAL, NULL, "reply with no JSON text");
     resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
@@ -474,6 +515,211 @@ void crm_req_defer(crm_req *req)
 void crm_req_resume(crm_req *req)
 {
     MHD_resume_connection(req->mc);
+}
+
+/* ---- Long-poll and the watchdog ---- */
+
+static int max_parked(crm_http *h)
+{
+    return h->opts.max_connections / 4 > 0 ? h->opts.max_connections / 4 : 1;
+}
+
+static void unpark_locked(crm_http *h, crm_req *req)
+{
+    if (req->park_prev)
+        req->park_prev->park_next = req->park_next;
+    else
+        h->parked = req->park_next;
+    if (req->park_next) req->park_next->park_prev = req->park_prev;
+    req->park_prev = req->park_next = NULL;
+    req->park_state = PARK_WOKEN;
+    h->nparked--;
+    atomic_store(&h->parked_count, h->nparked);
+}
+
+int crm_req_park(crm_req *req, int wait_ms)
+{
+    crm_http *h = req->h;
+    bool now;
+
+    pthread_mutex_lock(&h->watch_lock);
+    if (!h->watch_running || h->watch_stop || atomic_load(&h->stopping)) {
+        pthread_mutex_unlock(&h->watch_lock);
+        return crm_error_set(CRM_EBUSY, NULL, "the server is stopping");
+    }
+    if (h->nparked >= max_parked(h)) {
+        int n = h->nparked;
+        pthread_mutex_unlock(&h->watch_lock);
+        return crm_error_set(CRM_EBUSY, NULL,
+                             "%d requests are waiting already, the limit; ask again later", n);
+    }
+    h->nparked++; /* reserved: the watchdog cannot resume what is not suspended yet */
+    atomic_store(&h->parked_count, h->nparked);
+    pthread_mutex_unlock(&h->watch_lock);
+
+    req->park_deadline_us = req->t0_us + (int64_t)wait_ms * 1000;
+    crm_req_defer(req);
+
+    pthread_mutex_lock(&h->watch_lock);
+    /* A wake since the handler started may concern what it just found missing. */
+    now = h->watch_stop || atomic_load(&h->wake_gen) != req->run_gen;
+    if (now) {
+        h->nparked--;
+        atomic_store(&h->parked_count, h->nparked);
+        req->park_state = PARK_WOKEN;
+    } else {
+        req->park_state = PARK_WAITING;
+        req->park_prev = NULL;
+        req->park_next = h->parked;
+        if (h->parked) h->parked->park_prev = req;
+        h->parked = req;
+        pthread_cond_signal(&h->watch_cv); /* its deadline may be the nearest */
+    }
+    pthread_mutex_unlock(&h->watch_lock);
+    if (now) crm_req_resume(req);
+    return CRM_OK;
+}
+
+bool crm_req_wait_over(crm_req *req, int wait_ms)
+{
+    return atomic_load(&req->h->stopping) ||
+           crm_mono_us() >= req->t0_us + (int64_t)wait_ms * 1000;
+}
+
+void crm_http_wake(crm_http *h)
+{
+    atomic_fetch_add(&h->wake_gen, 1);
+    if (atomic_load(&h->parked_count) == 0) return;
+    pthread_mutex_lock(&h->watch_lock);
+    h->wake_pending = true;
+    pthread_cond_signal(&h->watch_cv);
+    pthread_mutex_unlock(&h->watch_lock);
+}
+
+static void wake_from_bus(void *arg)
+{
+    crm_http_wake(arg);
+}
+
+/* Shut down the connections that owe their headers past the deadline (under watch_lock). */
+static void cut_slow_headers(crm_http *h, int64_t now)
+{
+    static _Atomic int64_t last_log;
+    int64_t limit = (int64_t)h->opts.header_timeout_s * 1000000, prev;
+    int n = 0;
+
+    for (conn_watch *c = h->conns; c; c = c->next) {
+        if (c->cut || atomic_load(&c->in_request) || now - atomic_load(&c->since_us) < limit)
+            continue;
+        /* MHD sees the end of the stream at its next read and closes the connection. */
+        shutdown(c->fd, SHUT_RDWR);
+        c->cut = true;
+        n++;
+    }
+    if (!n) return;
+    atomic_fetch_add(&h->header_cuts, (uint64_t)n);
+    prev = atomic_load(&last_log);
+    if (now - prev > 60000000 && atomic_compare_exchange_strong(&last_log, &prev, now))
+        crm_log(CRM_LOG_INFO,
+                "http: closed connections that sent no complete request headers within %d s "
+                "(%" PRIu64 " so far: idle keep-alive or slow clients)",
+                h->opts.header_timeout_s, atomic_load(&h->header_cuts));
+}
+
+static void resume_list(crm_req *r)
+{
+    while (r) {
+        crm_req *next = r->park_next; /* r may be gone once resumed */
+        r->park_next = NULL;
+        crm_req_resume(r);
+        r = next;
+    }
+}
+
+static void *watchdog(void *arg)
+{
+    crm_http *h = arg;
+
+    pthread_mutex_lock(&h->watch_lock);
+    while (!h->watch_stop) {
+        int64_t now = crm_mono_us(), next = now + WATCH_TICK_US;
+        bool all = h->wake_pending || atomic_load(&h->stopping);
+        crm_req *due = NULL;
+        struct timespec ts;
+
+        h->wake_pending = false;
+        if (h->opts.header_timeout_s > 0) cut_slow_headers(h, now);
+        for (crm_req *r = h->parked, *nx; r; r = nx) {
+            nx = r->park_next;
+            if (all || now >= r->park_deadline_us) {
+                unpark_locked(h, r);
+                r->park_next = due;
+                due = r;
+            } else if (r->park_deadline_us < next) {
+                next = r->park_deadline_us;
+            }
+        }
+        if (due) {
+            /* MHD is not called under our lock: its callbacks take it. */
+            pthread_mutex_unlock(&h->watch_lock);
+            resume_list(due);
+            pthread_mutex_lock(&h->watch_lock);
+            continue;
+        }
+        /* The condition variable runs on CLOCK_MONOTONIC: wait `next - now` from its now. */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)((next - now) / 1000000);
+        ts.tv_nsec += (long)((next - now) % 1000000) * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!h->wake_pending && !h->watch_stop)
+            pthread_cond_timedwait(&h->watch_cv, &h->watch_lock, &ts);
+    }
+    /* Stopping: nothing stays suspended, or MHD could not stop. */
+    {
+        crm_req *due = NULL;
+        while (h->parked) {
+            crm_req *r = h->parked;
+            unpark_locked(h, r);
+            r->park_next = due;
+            due = r;
+        }
+        pthread_mutex_unlock(&h->watch_lock);
+        resume_list(due);
+    }
+    return NULL;
+}
+
+static void watch_start(crm_http *h)
+{
+    pthread_mutex_lock(&h->watch_lock);
+    h->watch_stop = false;
+    h->wake_pending = false;
+    h->watch_running = pthread_create(&h->watch_thread, NULL, watchdog, h) == 0;
+    pthread_mutex_unlock(&h->watch_lock);
+    if (!h->watch_running)
+        crm_log(CRM_LOG_ERROR, "http: cannot start the watchdog thread: no header deadline, "
+                               "no long-poll");
+    else if (h->k && h->k->bus && crm_bus_listen(h->k->bus, wake_from_bus, h) < 0)
+        crm_log(CRM_LOG_WARN, "http: %s: long-polls wait for their deadline",
+                crm_error_last()->message);
+}
+
+static void watch_stop(crm_http *h)
+{
+    bool running;
+    if (h->k && h->k->bus) crm_bus_unlisten(h->k->bus, wake_from_bus, h);
+    pthread_mutex_lock(&h->watch_lock);
+    running = h->watch_running;
+    h->watch_stop = true;
+    pthread_cond_signal(&h->watch_cv);
+    pthread_mutex_unlock(&h->watch_lock);
+    if (running) pthread_join(h->watch_thread, NULL);
+    pthread_mutex_lock(&h->watch_lock);
+    h->watch_running = false;
+    pthread_mutex_unlock(&h->watch_lock);
 }
 
 static void add_std_headers(crm_req *req, struct MHD_Response *resp)
@@ -715,6 +961,12 @@ static enum MHD_Result req_begin(crm_req *req, const char *method)
 
     req->method = crm_req_strdup(req, method);
     atomic_fetch_add(&h->active, 1);
+    {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(req->mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        req->watch = ci ? ci->socket_context : NULL;
+        if (req->watch) atomic_store(&req->watch->in_request, true); /* headers complete */
+    }
     if (!crm_http__parse_uri(req, &segs, &nsegs)) {
         req->early_status = 400;
         req->early_code = "invalid";
@@ -922,10 +1174,10 @@ static bool parse_body(crm_req *req)
 
 /* ---- The last call: run the handler ---- */
 
+static enum MHD_Result run_handler(crm_req *req);
+
 static enum MHD_Result req_finish(crm_req *req)
 {
-    int rc;
-
     upload_done(req);
     if (req->early_status) {
         crm_req_reply_error(req, req->early_status, req->early_code, NULL, "%s",
@@ -935,14 +1187,38 @@ static enum MHD_Result req_finish(crm_req *req)
     if (!(req->handler->flags & CRM_ROUTE_PUBLIC)) {
         if (!crm_http__authenticate(req)) return queue_reply(req);
     } else if (!crm_http__method_safe(req->method) && crm_http__cross_site(req) &&
+               !(req->handler->flags & CRM_ROUTE_CROSS_SITE) &&
                !crm_req_header(req, "Authorization")) {
-        /* Public writes (login): refuse other sites' pages (login CSRF). */
+        /* Public writes (login): refuse other sites' pages (login CSRF), unless the route
+           is meant to be posted to from them (a web form on the business's own site). */
         crm_req_reply_error(req, 403, "csrf", NULL, "cross-site request refused");
         return queue_reply(req);
     }
     if (!parse_body(req)) return queue_reply(req);
+    return run_handler(req);
+}
+
+/* A parked request, woken: who is asking may have changed during the wait
+ * (logged out, lost a role), so it is authenticated again. */
+static enum MHD_Result req_rerun(crm_req *req)
+{
+    req->deferred = false;
+    req->park_state = PARK_NONE;
+    if (!(req->handler->flags & CRM_ROUTE_PUBLIC)) {
+        crm_principal_free(req->who);
+        req->who = NULL;
+        req->ctx_ready = false;
+        if (!crm_http__authenticate(req)) return queue_reply(req);
+    }
+    return run_handler(req);
+}
+
+static enum MHD_Result run_handler(crm_req *req)
+{
+    int rc;
 
     crm_error_clear();
+    req->run_gen = atomic_load(&req->h->wake_gen);
     rc = req->handler->fn(req, req->handler->udata);
     if (rc < 0) {
         /* What the handler meant for its success (a Set-Cookie, say) must
@@ -1019,7 +1295,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         req->mc = mc;
         return req_begin(req, method);
     }
-    if (req->deferred) return queue_reply(req); /* resumed: the reply is ready */
+    if (req->deferred) {
+        if (req->park_state == PARK_WOKEN) return req_rerun(req);
+        return queue_reply(req); /* resumed: the reply is ready */
+    }
     if (*upload_size > 0) return req_body(req, upload_data, upload_size);
     if (req->replied_early) return MHD_YES;
     return req_finish(req);
@@ -1092,6 +1371,11 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     if (h->opts.access_log) access_log(req, us, toe);
 
     if (req->resp) MHD_destroy_response(req->resp);
+    if (req->watch) {
+        /* The next request's headers are owed from now (since first, then the flag). */
+        atomic_store(&req->watch->since_us, crm_mono_us());
+        atomic_store(&req->watch->in_request, false);
+    }
     if (req->started) atomic_fetch_sub(&h->active, 1);
     json_decref(req->json);
     /* Completion runs on the request's pool thread, except at daemon stop. */
@@ -1109,12 +1393,38 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_ct
                           enum MHD_ConnectionNotificationCode code)
 {
     crm_http *h = cls;
-    (void)mc;
-    (void)socket_ctx;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+    conn_watch *c;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         atomic_fetch_add(&h->connections, 1);
+        if (!ci) return;
+        c = crm_calloc(1, sizeof *c);
+        c->fd = ci->connect_fd;
+        atomic_init(&c->since_us, crm_mono_us());
+        atomic_init(&c->in_request, false);
+        pthread_mutex_lock(&h->watch_lock);
+        c->next = h->conns;
+        if (h->conns) h->conns->prev = c;
+        h->conns = c;
+        pthread_mutex_unlock(&h->watch_lock);
+        *socket_ctx = c;
+        return;
+    }
+    atomic_fetch_sub(&h->connections, 1);
+    c = *socket_ctx;
+    if (!c) return;
+    /* Out of the table before MHD closes the fd: the watchdog never sees a reused one. */
+    pthread_mutex_lock(&h->watch_lock);
+    if (c->prev)
+        c->prev->next = c->next;
     else
-        atomic_fetch_sub(&h->connections, 1);
+        h->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    pthread_mutex_unlock(&h->watch_lock);
+    *socket_ctx = NULL;
+    free(c);
 }
 
 /*
@@ -1202,6 +1512,7 @@ int crm_http_start(crm_http *h)
     if (!h->daemon)
         return crm_error_set(CRM_EINTERNAL, "listen", "cannot listen on %s (%s)", h->opts.listen,
                              errno ? strerror(errno) : "see the log");
+    watch_start(h);
     return CRM_OK;
 }
 
@@ -1228,6 +1539,11 @@ void crm_http_stop(crm_http *h, int grace_s)
      * new connections fail at once instead of queueing in the backlog. */
     fd = MHD_quiesce_daemon(h->daemon);
     if (fd != MHD_INVALID_SOCKET) close(fd);
+    /* Parked long-polls answer now (crm_req_wait_over is true while stopping). */
+    pthread_mutex_lock(&h->watch_lock);
+    h->wake_pending = true;
+    pthread_cond_signal(&h->watch_cv);
+    pthread_mutex_unlock(&h->watch_lock);
     /*
      * Let the requests being served finish. A request still sending its
      * headers or body is not waited for: nothing says it will ever finish,
@@ -1238,6 +1554,8 @@ void crm_http_stop(crm_http *h, int grace_s)
     deadline = crm_mono_us() + (int64_t)(grace_s > 0 ? grace_s : 0) * 1000000;
     while (atomic_load(&h->active) - atomic_load(&h->uploading) > 0 && crm_mono_us() < deadline)
         usleep(10000);
+    /* MHD refuses to stop with a connection suspended: the watchdog resumes all as it ends. */
+    watch_stop(h);
     MHD_stop_daemon(h->daemon);
     h->daemon = NULL;
     if (crm_conn_exec(crm_store_conn(h->k->store), "PRAGMA wal_checkpoint(TRUNCATE)") < 0)
@@ -1252,5 +1570,7 @@ void crm_http_close(crm_http *h)
     crm_http__routes_free(h);
     free(h->host);
     pthread_mutex_destroy(&h->stop_lock);
+    pthread_mutex_destroy(&h->watch_lock);
+    pthread_cond_destroy(&h->watch_cv);
     free(h);
 }

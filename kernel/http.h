@@ -36,9 +36,14 @@ typedef struct crm_http_opts {
     int json_max_items;       /* members + elements, default 10000 */
     size_t conn_memory;       /* per-connection memory for MHD, default 64 KiB */
     bool access_log;          /* one JSON line per request on stderr, default true */
+    /* Appended: a connection must send a request's headers within this many
+     * seconds of its start, or of the end of its previous request (default
+     * 10; < 0: no header deadline). */
+    int header_timeout_s;
 } crm_http_opts;
 
-#define CRM_HTTP_OPTS_INIT {1, "127.0.0.1:8080", 0, 1024, 32, 30, 60, 1 << 20, 256u << 20, 64, 10000, 65536, true}
+#define CRM_HTTP_OPTS_INIT                                                                       \
+    {1, "127.0.0.1:8080", 0, 1024, 32, 30, 60, 1 << 20, 256u << 20, 64, 10000, 65536, true, 10}
 
 /* Route flags. */
 enum {
@@ -46,6 +51,15 @@ enum {
     CRM_ROUTE_ADMIN = 1 << 1,      /* the principal must be an admin (else 403) */
     CRM_ROUTE_RAW_BODY = 1 << 2,   /* the body is not JSON (CSV import): not parsed */
     CRM_ROUTE_LARGE_BODY = 1 << 3, /* allow up to max_import_body */
+    /* An administrative change (SECURITY.md A4): the principal must be an
+     * admin (else 403 denied) who proved their password within the last
+     * CRM_REAUTH_WINDOW seconds, by login or POST /api/v1/auth/reauth (else
+     * 403 reauth_required); an API token needs --admin-actions instead. */
+    CRM_ROUTE_REAUTH = 1 << 4,
+    /* With CRM_ROUTE_PUBLIC only: a write other sites' pages may send (a web form
+     * embedded on the business's website posting leads). No cookie or session is
+     * read on a public route, so there is nothing for another site to ride on. */
+    CRM_ROUTE_CROSS_SITE = 1 << 5,
 };
 
 /*
@@ -113,6 +127,8 @@ int crm_req_param_id(crm_req *req, const char *name, int64_t *out);
 
 /* Reply with `body` serialised as JSON (takes the reference). */
 int crm_req_reply_json(crm_req *req, int status, json_t *body);
+/* Reply with JSON already serialised: takes `text` (malloc'd, len bytes), no copy. */
+int crm_req_reply_json_text(crm_req *req, int status, char *text, size_t len);
 /* Reply with bytes (copied). */
 int crm_req_reply_data(crm_req *req, int status, const char *content_type, const char *data,
                        size_t len);
@@ -159,6 +175,33 @@ int crm_req_reply_failure(crm_req *req, int code);
  */
 void crm_req_defer(crm_req *req);
 void crm_req_resume(crm_req *req);
+
+/*
+ * For a handler whose change is administrative only in some cases (an admin
+ * setting another user's password): CRM_OK when the caller authenticated
+ * recently enough for CRM_ROUTE_REAUTH, else CRM_EDENIED named
+ * "reauth_required" with a message saying how.
+ */
+int crm_req_require_recent_auth(crm_req *req);
+
+/*
+ * Long-poll. A handler with nothing to answer yet calls crm_req_park and
+ * returns CRM_OK without replying: the connection is suspended (no pool
+ * thread waits) until crm_http_wake or until `wait_ms` after the request
+ * arrived; then the request is authenticated again (the caller may have
+ * logged out or lost a role meanwhile) and its handler runs again from the
+ * start, on a pool thread. crm_req_wait_over tells the handler to answer
+ * now: the wait is over, or the server is stopping. At most a quarter of
+ * max_connections requests are parked at once; beyond, and while stopping,
+ * crm_req_park returns CRM_EBUSY (503 + Retry-After) with nothing parked.
+ * A wake that comes while the handler runs is not lost: it is parked and
+ * woken at once. MHD does not watch a suspended socket, so a client that
+ * hangs up while parked is noticed at the next wake or the deadline.
+ */
+int crm_req_park(crm_req *req, int wait_ms);
+bool crm_req_wait_over(crm_req *req, int wait_ms);
+/* Wake every parked request (something they wait for may have happened). Any thread. */
+void crm_http_wake(crm_http *h);
 
 /* libmicrohttpd's version string, for the start-up log. */
 const char *crm_http_library_version(void);

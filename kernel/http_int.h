@@ -58,6 +58,19 @@ typedef struct route {
     int nhandlers;
 } route;
 
+/*
+ * A connection as the header deadline sees it (http.c): created by MHD's
+ * connection notification, found again through the socket context, freed
+ * when MHD closes the connection (before it closes the fd).
+ */
+typedef struct conn_watch {
+    struct conn_watch *prev, *next; /* under crm_http.watch_lock */
+    int fd;
+    _Atomic int64_t since_us; /* when it began owing a request's headers */
+    _Atomic bool in_request;  /* headers received, request not ended */
+    bool cut;                 /* shut down by the watchdog (under watch_lock) */
+} conn_watch;
+
 /* Latency histogram buckets (http_metrics.c has their bounds). */
 #define NBUCKETS 14
 
@@ -79,6 +92,18 @@ struct crm_http {
     _Atomic uint64_t next_id;
     char id_prefix[9];
     pthread_mutex_t stop_lock;
+
+    /* The watchdog thread: header deadlines and parked (long-poll) requests. */
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_cv;
+    pthread_t watch_thread;
+    bool watch_running, watch_stop, wake_pending; /* under watch_lock */
+    conn_watch *conns;                            /* under watch_lock */
+    crm_req *parked;                              /* under watch_lock */
+    int nparked;                                  /* reserved + parked, under watch_lock */
+    _Atomic int parked_count;                     /* nparked, read without the lock */
+    _Atomic uint64_t wake_gen;                    /* bumped by every crm_http_wake */
+    _Atomic uint64_t header_cuts;
 
     _Atomic uint64_t hist[NBUCKETS + 1]; /* last: +Inf */
     _Atomic uint64_t hist_sum_us;
@@ -109,6 +134,12 @@ struct crm_req {
 
     bool started, counted_upload, replied_early, counted_status;
     bool deferred; /* the reply comes from another thread (crm_req_defer) */
+    conn_watch *watch;
+    /* long-poll (crm_req_park) */
+    int park_state;          /* PARK_NONE, PARK_WAITING, PARK_WOKEN */
+    int64_t park_deadline_us;
+    uint64_t run_gen;        /* wake_gen when the handler started */
+    crm_req *park_prev, *park_next;
     route *route;
     handler *handler;
     int early_status; /* an error found on the first call, answered on the last */
@@ -128,6 +159,7 @@ struct crm_req {
 
     /* authentication */
     int auth_kind;
+    bool token_admin_actions; /* an API token issued with --admin-actions */
     int64_t user_id, session_id;
     const char *session_secret;
     crm_principal *who;

@@ -114,6 +114,14 @@ int crm_http__metrics_route(crm_req *req, void *udata)
                    "# TYPE crm_http_requests_in_flight gauge\n"
                    "crm_http_requests_in_flight %d\n",
                    atomic_load(&h->in_flight));
+    crm_buf_printf(&b,
+                   "# HELP crm_http_requests_parked Long-polls waiting (GET /events?wait=).\n"
+                   "# TYPE crm_http_requests_parked gauge\ncrm_http_requests_parked %d\n"
+                   "# HELP crm_http_header_timeouts_total Connections closed for not sending a "
+                   "request's headers in time (slow or idle).\n"
+                   "# TYPE crm_http_header_timeouts_total counter\n"
+                   "crm_http_header_timeouts_total %" PRIu64 "\n",
+                   atomic_load(&h->parked_count), atomic_load(&h->header_cuts));
 
     if ((rc = crm_conn_query_int(conn, "PRAGMA page_count", &pages, 0)) < 0 ||
         (rc = crm_conn_query_int(conn, "PRAGMA page_size", &page_size, 0)) < 0 ||

@@ -310,6 +310,21 @@ static void platform_paths(json_t *paths, json_t *type_names)
         "429", ref("#/components/responses/%s", "Error"));
     op(paths, "/auth/logout", "post", "auth", "Log out (ends the session)", 0, 204, NULL, NULL,
        NULL);
+    op(paths, "/auth/login-token", "get", "auth",
+       "A browser's pre-session token (and its cookie): send it as X-Login-Token with the login "
+       "to get the session cookie",
+       OP_PUBLIC, 200,
+       json_pack("{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}}}", "type", "object", "properties",
+                 "login_token", "type", "string", "header", "type", "string", "expires_in", "type",
+                 "integer"),
+       NULL, NULL);
+    op(paths, "/auth/reauth", "post", "auth",
+       "Prove the password again: administrative changes need it within 10 minutes", 0, 200,
+       json_pack("{s:s, s:{s:{s:s}, s:{s:s}}}", "type", "object", "properties", "reauth_at",
+                 "type", "string", "valid_until", "type", "string"),
+       json_pack("{s:s, s:[s], s:{s:{s:s}}}", "type", "object", "required", "password",
+                 "properties", "password", "type", "string"),
+       NULL);
 
     /* schema */
     op(paths, "/types", "get", "schema", "Record types", 0, 200,
@@ -324,8 +339,14 @@ static void platform_paths(json_t *paths, json_t *type_names)
        json_pack("[O]", type_param));
 
     /* search, import, export */
-    op(paths, "/search", "get", "records", "Full-text search (ranked, prefix matching)", 0, 200,
-       list_of(any_object()), NULL,
+    op(paths, "/search", "get", "records",
+       "Full-text search: prefix matching, ranked but bounded (whole-word hits first, then "
+       "prefix hits, each tier from its newest 128 matches per type); more: true when matches "
+       "may exist beyond the answer (cut at limit, or a tier's window was full)",
+       0, 200,
+       json_pack("{s:s, s:{s:{s:s, s:o}, s:{s:s}}}", "type", "object", "properties", "data",
+                 "type", "array", "items", any_object(), "more", "type", "boolean"),
+       NULL,
        json_pack("[o, o, o]", param("query", "q", "string", true, NULL),
                  param("query", "types", "string", false, "a,b"),
                  param("query", "limit", "integer", false, NULL)));
@@ -355,8 +376,11 @@ static void platform_paths(json_t *paths, json_t *type_names)
                  "type", "array", "items", "$ref", "#/components/schemas/Event", "next", "type",
                  "integer"),
        NULL,
-       json_pack("[o, o]", param("query", "after", "integer", false, "sequence number, default 0"),
-                 param("query", "limit", "integer", false, "1..1000, default 100")));
+       json_pack("[o, o, o]",
+                 param("query", "after", "integer", false, "sequence number, default 0"),
+                 param("query", "limit", "integer", false, "1..1000, default 100"),
+                 param("query", "wait", "integer", false,
+                       "long-poll: 0..30 s to wait for a visible event, default 0")));
     json_t *hook = ref("#/components/schemas/%s", "Webhook");
     op(paths, "/webhooks", "get", "platform", "Webhooks (without secrets)", OP_ADMIN, 200,
        list_of(hook), NULL, NULL);

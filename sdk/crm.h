@@ -243,6 +243,9 @@ enum crm_route_flag {
     CRM_PUBLIC = 1 << 0,     /* no authentication: the handler's context is the system's */
     CRM_ADMIN_ONLY = 1 << 1, /* only administrators (others get 403) */
     CRM_RAW_BODY = 1 << 2,   /* the body is not JSON (forms, CSV): read it with req_body */
+    CRM_CROSS_SITE = 1 << 3, /* with CRM_PUBLIC only: other sites' pages may post to it (a
+                                web form on the business's website); without it a public
+                                write from another site is refused (403 csrf) */
 };
 
 /* A bus handler: CRM_OK, or an error (host->error_set) refusing the change / retrying. */

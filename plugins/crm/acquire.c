@@ -596,9 +596,11 @@ int crmp_acquire_init(void)
                                         "forms.rate_limit is submissions per minute, 1 to 100000");
     }
     if ((rc = parse_trust_proxy(crmp_host->setting(crmp_self, "forms.trust_proxy"))) != CRM_OK ||
-        /* raw: an HTML form's body is not JSON; form_body reads either */
-        (rc = crmp_host->route(crmp_self, "POST", "/forms/{form}", CRM_PUBLIC | CRM_RAW_BODY,
-                               form_route, NULL)) != CRM_OK ||
+        /* raw: an HTML form's body is not JSON; form_body reads either. Cross-site: the
+           form lives on the business's own website and posts here. */
+        (rc = crmp_host->route(crmp_self, "POST", "/forms/{form}",
+                               CRM_PUBLIC | CRM_RAW_BODY | CRM_CROSS_SITE, form_route,
+                               NULL)) != CRM_OK ||
         (rc = crmp_host->route(crmp_self, "POST", "/leads/{id}/convert", 0, convert_route,
                                NULL)) != CRM_OK ||
         (rc = crmp_host->schedule_cron(crmp_self, "recycle", "30 2 * * *", recycle, NULL)) != CRM_OK)

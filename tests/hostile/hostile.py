@@ -5,7 +5,9 @@ normal client probing it all along: its requests must keep succeeding.
 
 Phases, each while the probe runs (GET /healthz, GET a record, list, create):
   slowloris   many sockets dribbling header bytes, and some dribbling a body,
-              from several client addresses (127.0.0.x, under the per-IP limit)
+              from several client addresses (127.0.0.x, under the per-IP limit);
+              the header dribblers are cut at the header deadline
+              (--header-timeout), the body dribblers at the request deadline
   flood       connections opened and dropped as fast as possible, plus a burst
               of sockets over the per-IP limit from one address
   oversized   huge Content-Length, chunked bodies past the limit, 100 KiB of
@@ -458,7 +460,8 @@ def run(args, log):
         env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"}
         log("crm is built with ASan: quarantine bounded to 16 MB")
     srv = lib.Server(extra_args=["--timeout", str(args.idle_timeout), "--deadline",
-                                 str(args.deadline), "--no-access-log"], env=env)
+                                 str(args.deadline), "--header-timeout", str(args.header_timeout),
+                                 "--no-access-log"], env=env)
     failures = []
     tests = []
 
@@ -513,7 +516,7 @@ def run(args, log):
         time.sleep(max(2, args.deadline + 3 - 2))
         # the body dribblers should all be cut by now; on a loaded machine give them longer
         t_wait = time.time() + 12
-        while time.time() < t_wait and sum(b.open_now for b in bodies):
+        while time.time() < t_wait and (sum(b.open_now for b in bodies) or hdr.open_now):
             time.sleep(0.5)
         body = Slowloris(srv.port, 0, [])
         for b in bodies:
@@ -536,6 +539,26 @@ def run(args, log):
         log("  probe during slowloris: " + probe.report("slowloris"))
         check("slowloris_sockets_held", hdr.opened >= min(n_hdr, 200),
               "only %d of %d slowloris sockets could connect" % (hdr.opened, n_hdr))
+        log("  header dribblers: %d cut by the server after %.1f-%.1f s (header deadline %d s)"
+            % (len(hdr.closed_by_server), min(hdr.closed_by_server or [0]),
+               max(hdr.closed_by_server or [0]), args.header_timeout))
+        # MHD 0.9.75 has no header deadline of its own: without ours they stayed open as
+        # long as they kept dribbling (one byte a second never trips the idle timeout).
+        check("header_dribblers_cut_at_header_deadline",
+              hdr.opened > 0 and len(hdr.closed_by_server) == hdr.opened and
+              max(hdr.closed_by_server or [0]) <= args.header_timeout + SANE_S,
+              "%d of %d header dribblers cut, latest after %.1f s (header deadline %d s)" % (
+                  len(hdr.closed_by_server), hdr.opened, max(hdr.closed_by_server or [0]),
+                  args.header_timeout))
+        cuts = [l for l in lib.status(srv.get("/metrics"), 200).body.splitlines()
+                if l.startswith("crm_http_header_timeouts_total ")]
+        check("header_timeouts_counted",
+              cuts and int(cuts[0].split()[1]) >= len(hdr.closed_by_server),
+              "crm_http_header_timeouts_total: %r, %d cut" % (cuts, len(hdr.closed_by_server)))
+        check("normal_client_served_during_slowloris",
+              probe.phase_lat.get("slowloris") and
+              not [f for f in probe.failures if f.startswith("slowloris:")],
+              "; ".join([f for f in probe.failures if f.startswith("slowloris:")][:5]))
         check("body_dribblers_cut_at_deadline",
               len(body.closed_by_server) == body.opened and
               max(body.closed_by_server or [0]) <= args.deadline + SANE_S,
@@ -700,12 +723,12 @@ def main():
     if args.long:
         args.seconds = args.seconds or 180
         args.slowloris, args.clients = 500, 8
-        args.idle_timeout, args.deadline = 10, 15
+        args.idle_timeout, args.deadline, args.header_timeout = 10, 15, 10
         args.flood_seconds, args.oversized_seconds = 15, 15
     else:
         args.seconds = args.seconds or 20
         args.slowloris, args.clients = 240, 4
-        args.idle_timeout, args.deadline = 5, 6
+        args.idle_timeout, args.deadline, args.header_timeout = 5, 6, 4
         args.flood_seconds, args.oversized_seconds = 4, 4
 
     def log(s):

@@ -60,6 +60,23 @@ def test_web_form_bad_input(srv):
     eq(counts(srv), before, "nothing written")
 
 
+def test_form_posted_from_the_business_website(srv):
+    """The form lives on the business's own site: the browser marks its post cross-site
+    (Origin, Sec-Fetch-Site) and the kernel takes it, because the route is public and
+    declared CRM_CROSS_SITE; a cross-site login is still refused."""
+    before = crmtest.count(srv, "crm.lead")
+    site = {"Origin": "https://www.example-hotel.gr", "Sec-Fetch-Site": "cross-site"}
+    r = crmtest.post_form(srv, X + "/forms/contact",
+                          "email=visitor%40example.org&first_name=Eleni&secret=s3cret",
+                          headers=site)
+    status(r, 201, "a cross-site form post")
+    eq(crmtest.count(srv, "crm.lead"), before + 1, "the lead")
+    lib.error(crmtest.post_form(srv, X + "/forms/contact", "email=v2%40example.org&secret=no",
+                                headers=site), 403, field="secret", what="secret still checked")
+    lib.error(srv.post("/api/v1/auth/login", {"username": "admin", "password": "x"}, token="",
+                       headers=site), 403, code="csrf", what="a cross-site login")
+
+
 def test_convert_bad_input(srv):
     lead = crmtest.create(srv, "crm.lead", {"first_name": "Sara", "company_name": "Zagros",
                                             "email": "sara@zagros.ir"})
