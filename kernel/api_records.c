@@ -167,17 +167,19 @@ static int list_records(crm_req *req, void *udata)
     crm_ctx *ctx = crm_req_ctx(req);
     const crm_type *t;
     crm_query q;
-    json_t *out = NULL;
+    char *out = NULL;
+    size_t len = 0;
     int rc;
     if ((rc = path_type(req, &t))) return rc;
     crm_query_init(&q);
     query_arg a = {&q, CRM_OK};
     crm_req_query_each(req, add_pair, &a);
     rc = a.rc;
-    if (!rc) rc = crm_record_find(ctx, t->name, &q, &out);
+    /* As text straight from the rows: no Jansson tree to build, dump and free. */
+    if (!rc) rc = crm_record_find_text(ctx, t->name, &q, &out, &len);
     crm_query_free(&q);
     if (rc) return rc;
-    return crm_req_reply_json(req, 200, out);
+    return crm_req_reply_json_text(req, 200, out, len);
 }
 
 /*
@@ -343,7 +345,8 @@ static int search(crm_req *req, void *udata)
     const char *names[CRM_SEARCH_MAX_TYPES];
     int ntypes = 0, rc;
     int64_t limit = 0;
-    json_t *out = NULL;
+    char *out = NULL;
+    size_t len = 0;
     if (limit_s && (!crm_parse_int64(limit_s, &limit) || limit < 1 || limit > CRM_SEARCH_MAX_LIMIT))
         return crm_error_set(CRM_EINVALID, "limit", "limit must be an integer from 1 to %d",
                              CRM_SEARCH_MAX_LIMIT);
@@ -362,8 +365,10 @@ static int search(crm_req *req, void *udata)
             names[ntypes++] = tok;
         }
     }
-    if ((rc = crm_search(crm_req_ctx(req), q, names, ntypes, (int)limit, &out))) return rc;
-    return crm_req_reply_json(req, 200, json_pack("{s:o}", "data", out));
+    /* As text straight from the rows, as lists are. */
+    if ((rc = crm_search_text(crm_req_ctx(req), q, names, ntypes, (int)limit, &out, &len)))
+        return rc;
+    return crm_req_reply_json_text(req, 200, out, len);
 }
 
 /* ---- Registration ---- */

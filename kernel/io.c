@@ -231,6 +231,7 @@ int crm_import_csv(crm_ctx *ctx, const char *type, const char *data, size_t len,
     int rc, line, ncols, batch = 0;
     bool in_tx = false, has_id = false, truncated = false;
 
+    int base_depth = crm_tx_depth(conn);
     *result = NULL;
     crm_csv_reader_init(&r, data, len, CRM_TYPE_MAX_FIELDS + CRM_SYSTEM_COLUMNS);
     if ((rc = crm_record__type(ctx, type, &t))) goto done;
@@ -280,51 +281,105 @@ int crm_import_csv(crm_ctx *ctx, const char *type, const char *data, size_t len,
 
     st.errors = json_array();
     rec = json_object();
+    /*
+     * Chunks of CRM_IMPORT_BATCH records: in line mode each is a transaction,
+     * in all mode a savepoint inside the one transaction. A chunk first runs
+     * without a savepoint per record (one per record cost a quarter of the
+     * import: perf, 100k contacts); when a record fails there, part of it may
+     * be written, so the chunk is rolled back and read again with every
+     * record in its own savepoint, as a bad record always was. Lines that
+     * fail before the record layer (CSV, cells) write nothing and need no
+     * replay.
+     */
     if ((rc = crm_tx_begin(conn))) goto done;
     in_tx = true;
-    for (;;) {
-        int64_t id;
-        rc = crm_csv_read(&r, &line);
-        if (rc == 0) break;
-        if (rc < 0) {
-            add_error(&st, line);
-        } else if (r.nfields != ncols) {
-            crm_error_set(CRM_EINVALID, NULL, "%d fields, but the header names %d columns",
-                          r.nfields, ncols);
-            add_error(&st, line);
-        } else {
-            /* One object for all records, unless someone kept a reference to it. */
-            if (rec->refcount > 1) {
-                json_decref(rec);
-                rec = json_object();
-            } else {
-                json_object_clear(rec);
+    for (bool end = false; !end;) {
+        const char *mark_p = r.p;
+        int mark_line = r.line;
+        int64_t mark_created = created, mark_updated = updated, mark_failed = st.failed;
+        size_t mark_errors = json_array_size(st.errors);
+        bool careful = false;
+        if (mode == CRM_IMPORT_ALL && (rc = crm_tx_begin(conn))) goto done;
+    chunk:;
+        int64_t deadline = crm_mono_us() + CRM_IMPORT_BATCH_MS * 1000;
+        for (batch = 0; batch < CRM_IMPORT_BATCH;) {
+            if ((batch & 255) == 255 && crm_mono_us() > deadline) break;
+            int64_t id;
+            rc = crm_csv_read(&r, &line);
+            if (rc == 0) {
+                end = true;
+                break;
             }
-            rc = build_record(cols, &r, rec, &id);
-            if (!rc)
-                rc = id ? crm_record_update(ctx, t->name, id, rec, 0, NULL)
-                        : crm_record_create(ctx, t->name, rec, NULL);
-            if (rc && fatal(rc)) goto done;
-            if (rc) add_error(&st, line);
-            else if (id) updated++;
-            else created++;
+            batch++;
+            if (rc < 0) {
+                add_error(&st, line);
+            } else if (r.nfields != ncols) {
+                crm_error_set(CRM_EINVALID, NULL, "%d fields, but the header names %d columns",
+                              r.nfields, ncols);
+                add_error(&st, line);
+            } else {
+                /* One object for all records, unless someone kept a reference to it. */
+                if (rec->refcount > 1) {
+                    json_decref(rec);
+                    rec = json_object();
+                } else {
+                    json_object_clear(rec);
+                }
+                rc = build_record(cols, &r, rec, &id);
+                if (rc) {
+                    if (fatal(rc)) goto done;
+                    add_error(&st, line);
+                } else {
+                    rc = id ? crm_record_update(ctx, t->name, id, rec, 0, NULL)
+                            : crm_record__create(ctx, t->name, rec, NULL, careful);
+                    if (rc && fatal(rc)) goto done;
+                    if (rc && !careful && !id) {
+                        /* Replay the chunk, each record in its own savepoint. */
+                        crm_tx_rollback(conn);
+                        if ((rc = crm_tx_begin(conn))) {
+                            if (mode == CRM_IMPORT_LINE) in_tx = false;
+                            goto done;
+                        }
+                        r.p = mark_p;
+                        r.line = mark_line;
+                        created = mark_created;
+                        updated = mark_updated;
+                        st.failed = mark_failed;
+                        while (json_array_size(st.errors) > mark_errors)
+                            json_array_remove(st.errors, json_array_size(st.errors) - 1);
+                        careful = true;
+                        end = false;
+                        goto chunk;
+                    }
+                    if (rc) add_error(&st, line);
+                    else if (id) updated++;
+                    else created++;
+                }
+            }
+            rc = CRM_OK;
+            if (mode == CRM_IMPORT_ALL && st.failed >= CRM_IMPORT_MAX_ERRORS) {
+                truncated = true; /* all of it is rolled back anyway: stop reading */
+                end = true;
+                break;
+            }
         }
         rc = CRM_OK;
-        if (mode == CRM_IMPORT_ALL && st.failed >= CRM_IMPORT_MAX_ERRORS) {
-            truncated = true; /* all of it is rolled back anyway: stop reading */
-            break;
-        }
-        if (mode == CRM_IMPORT_LINE && ++batch >= CRM_IMPORT_BATCH) {
-            batch = 0;
+        /* line mode: commit the chunk and start the next; all mode: release its savepoint */
+        if (mode == CRM_IMPORT_LINE) {
             in_tx = false;
-            if ((rc = crm_tx_commit(conn)) || (rc = crm_tx_begin(conn))) goto done;
-            in_tx = true;
+            if ((rc = crm_tx_commit(conn))) goto done;
+            if (!end) {
+                if ((rc = crm_tx_begin(conn))) goto done;
+                in_tx = true;
+            }
+        } else if ((rc = crm_tx_commit(conn))) {
+            goto done;
         }
     }
     if (mode == CRM_IMPORT_ALL && st.failed) {
         crm_tx_rollback(conn);
         created = updated = 0;
-    } else if ((rc = crm_tx_commit(conn))) {
+    } else if (mode == CRM_IMPORT_ALL && (rc = crm_tx_commit(conn))) {
         in_tx = false;
         goto done;
     }
@@ -335,7 +390,9 @@ int crm_import_csv(crm_ctx *ctx, const char *type, const char *data, size_t len,
     if (truncated) json_object_set_new(*result, "truncated", json_true());
     rc = CRM_OK;
 done:
-    if (in_tx) crm_tx_rollback(conn);
+    /* all mode may be inside a chunk's savepoint: undo every level this import opened */
+    if (in_tx)
+        while (crm_tx_depth(conn) > base_depth) crm_tx_rollback(conn);
     crm_csv_reader_free(&r);
     free(cols);
     json_decref(rec);

@@ -339,16 +339,35 @@ static void bind_all(crm_stmt *st, json_t *params)
     json_array_foreach(params, i, v) crm_stmt_bind_json(st, (int)i + 1, v);
 }
 
-int crm_record_find(crm_ctx *ctx, const char *type, const crm_query *q, json_t **out)
+/* The "next" cursor after a page whose last row had these key values. */
+static char *make_cursor(const column *keys, const bool *desc, int nkeys, json_t *last)
+{
+    char *spec = sort_spec(keys, desc, nkeys);
+    json_t *doc = json_pack("{s:s,s:O}", "s", spec, "v", last);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    char *cursor = crm_b64url_encode((const unsigned char *)text, strlen(text));
+    free(text);
+    free(spec);
+    json_decref(doc);
+    return cursor;
+}
+
+/*
+ * A list query, answered either as a Jansson tree (*out) or, when `text` is
+ * given, as JSON text appended to it straight from the rows (the HTTP list:
+ * record.c's row_text says why). Both have the same keys in the same order.
+ */
+static int find(crm_ctx *ctx, const char *type, const crm_query *q, json_t **out, crm_buf *text)
 {
     const crm_type *t;
     crm_buf where = CRM_BUF_INIT, sql = CRM_BUF_INIT;
     json_t *params = json_array(), *data = NULL, *result = NULL, *last = NULL;
     column keys[CRM_QUERY_MAX_SORT + 1];
     bool desc[CRM_QUERY_MAX_SORT + 1];
+    crm_row_plan *plan = NULL;
     int nkeys = 0, rc, n;
     crm_stmt *st = NULL;
-    *out = NULL;
+    if (out) *out = NULL;
     if ((rc = crm_record__type(ctx, type, &t))) goto done;
     n = crm_type_nfields(t);
     crm_buf_puts(&where, q->deleted ? " WHERE deleted_at IS NOT NULL" : " WHERE deleted_at IS NULL");
@@ -381,6 +400,7 @@ int crm_record_find(crm_ctx *ctx, const char *type, const crm_query *q, json_t *
         desc[nkeys++] = false;
     }
 
+    /* No count unless asked: it reads every matching row. */
     if (q->count) {
         int64_t count = 0;
         crm_buf_puts(&sql, "SELECT count(*) FROM ");
@@ -393,8 +413,11 @@ int crm_record_find(crm_ctx *ctx, const char *type, const crm_query *q, json_t *
         crm_stmt_done(st);
         st = NULL;
         if (rc < 0) goto done;
-        result = json_pack("{s:I}", "count", (json_int_t)count);
+        if (text) crm_buf_printf(text, "{\"count\":%lld,", (long long)count);
+        else result = json_pack("{s:I}", "count", (json_int_t)count);
         sql.len = 0;
+    } else if (text) {
+        crm_buf_putc(text, '{');
     }
     if (q->cursor && (rc = add_cursor(&where, params, q->cursor, keys, desc, nkeys))) goto done;
 
@@ -412,44 +435,78 @@ int crm_record_find(crm_ctx *ctx, const char *type, const crm_query *q, json_t *
     crm_buf_printf(&sql, " LIMIT %d", q->limit + 1);
     if ((rc = crm_stmt_prepare(crm_ctx_conn(ctx), &st, crm_buf_str(&sql)))) goto done;
     bind_all(st, params);
-    data = json_array();
+    if (text) {
+        plan = crm_record__row_plan(ctx, t, n, true, q->fields, q->nfields);
+        crm_buf_puts(text, "\"data\":[");
+    } else {
+        data = json_array();
+    }
     int rows = 0;
     while ((rc = crm_stmt_step(st)) == 1) {
         if (rows++ == q->limit) break; /* one more row exists: there is a next page */
-        json_array_append_new(data, crm_record__row(ctx, t, n, st, true, q->fields, q->nfields));
-        json_decref(last);
-        last = json_array();
-        for (int i = 0; i < nkeys; i++) json_array_append_new(last, column_value(st, keys[i].col));
+        if (text) {
+            if (rows > 1) crm_buf_putc(text, ',');
+            crm_record__row_text(text, plan, st);
+        } else {
+            json_array_append_new(data,
+                                  crm_record__row(ctx, t, n, st, true, q->fields, q->nfields));
+        }
+        if (rows == q->limit) { /* the page's last row: the cursor continues after it */
+            last = json_array();
+            for (int i = 0; i < nkeys; i++)
+                json_array_append_new(last, column_value(st, keys[i].col));
+        }
     }
     crm_stmt_done(st);
     st = NULL;
     if (rc < 0) goto done;
     rc = CRM_OK;
-    if (!result) result = json_object();
-    json_object_set_new(result, "data", data);
-    data = NULL;
-    if (rows > q->limit && last) {
-        char *spec = sort_spec(keys, desc, nkeys);
-        json_t *doc = json_pack("{s:s,s:O}", "s", spec, "v", last);
-        char *text = json_dumps(doc, JSON_COMPACT);
-        char *cursor = crm_b64url_encode((const unsigned char *)text, strlen(text));
-        json_object_set_new(result, "next", json_string(cursor));
-        free(cursor);
-        free(text);
-        free(spec);
-        json_decref(doc);
+    char *cursor = rows > q->limit && last ? make_cursor(keys, desc, nkeys, last) : NULL;
+    if (text) {
+        crm_buf_puts(text, "],\"next\":");
+        if (cursor) crm_record__put_json_string(text, cursor, strlen(cursor));
+        else crm_buf_puts(text, "null");
+        crm_buf_putc(text, '}');
     } else {
-        json_object_set_new(result, "next", json_null());
+        if (!result) result = json_object();
+        json_object_set_new(result, "data", data);
+        data = NULL;
+        json_object_set_new(result, "next", cursor ? json_string(cursor) : json_null());
+        *out = result;
+        result = NULL;
     }
-    *out = result;
-    result = NULL;
+    free(cursor);
 done:
     if (st) crm_stmt_done(st);
     crm_buf_free(&where);
     crm_buf_free(&sql);
+    crm_record__row_plan_free(plan);
     json_decref(params);
     json_decref(data);
     json_decref(result);
     json_decref(last);
     return rc;
+}
+
+int crm_record_find(crm_ctx *ctx, const char *type, const crm_query *q, json_t **out)
+{
+    return find(ctx, type, q, out, NULL);
+}
+
+int crm_record_find_text(crm_ctx *ctx, const char *type, const crm_query *q, char **out,
+                         size_t *len)
+{
+    /* Room for a default page of typical records (~300 bytes each) up front. */
+    crm_buf text = {crm_malloc(16384), 0, 16384};
+    text.ptr[0] = '\0';
+    int rc = find(ctx, type, q, NULL, &text);
+    *out = NULL;
+    *len = 0;
+    if (rc) {
+        crm_buf_free(&text);
+        return rc;
+    }
+    *len = text.len;
+    *out = crm_buf_detach(&text);
+    return CRM_OK;
 }

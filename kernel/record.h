@@ -112,6 +112,14 @@ int crm_query_add(crm_query *q, const char *key, const char *value);
  * the principal may not read are refused (CRM_EINVALID naming the field).
  */
 int crm_record_find(crm_ctx *ctx, const char *type, const crm_query *q, json_t **out);
+/*
+ * The same answer as JSON text (what json_dumps(JSON_COMPACT) of
+ * crm_record_find's *out would be), written straight from the rows: the HTTP
+ * list uses it. *out is malloc'd (free()), *len its length. Errors: as
+ * crm_record_find.
+ */
+int crm_record_find_text(crm_ctx *ctx, const char *type, const crm_query *q, char **out,
+                         size_t *len);
 
 /*
  * Turn an API record (stored row) into JSON for the principal: used by the
@@ -133,10 +141,34 @@ void crm_record__select_cols(crm_buf *sql, const crm_type *t, int n);
 json_t *crm_record__row(crm_ctx *ctx, const crm_type *t, int n, crm_stmt *st, bool redact,
                         char *const *fields, int nfields);
 /*
+ * The same row as JSON text, appended to `b`: byte for byte what
+ * json_dumps(JSON_COMPACT) of crm_record__row gives (lists answer with it
+ * without building Jansson trees). The plan holds which columns appear and
+ * their keys, pre-encoded: made once per query by crm_record__row_plan with
+ * crm_record__row's arguments, freed with crm_record__row_plan_free.
+ */
+typedef struct crm_row_plan crm_row_plan;
+crm_row_plan *crm_record__row_plan(crm_ctx *ctx, const crm_type *t, int n, bool redact,
+                                   char *const *fields, int nfields);
+void crm_record__row_plan_free(crm_row_plan *plan);
+void crm_record__row_text(crm_buf *b, const crm_row_plan *plan, crm_stmt *st);
+/* Append the value of field `f` at select-list column `col` as JSON text ("null" when absent). */
+void crm_record__put_field(crm_buf *b, const crm_field *f, crm_stmt *st, int col);
+/* Append a real number as json_dumps writes it. */
+void crm_record__put_real(crm_buf *b, double v);
+/* Append `s` (n bytes of UTF-8) as a JSON string, escaped as Jansson escapes it. */
+void crm_record__put_json_string(crm_buf *b, const char *s, size_t n);
+/*
  * Whether a live (not deleted) record `id` of `type` exists, with no
  * permission check: CRM_OK, or CRM_ENOTFOUND "no <what> with id N".
  */
 int crm_record__exists(crm_conn *conn, const char *type, int64_t id, const char *what);
+/*
+ * crm_record_create, in its own savepoint when `own_tx`; without one
+ * (bulk import) the caller holds the transaction and must roll it back as a
+ * whole when this fails, since a failure may leave part of the record written.
+ */
+int crm_record__create(crm_ctx *ctx, const char *type, json_t *fields, json_t **out, bool own_tx);
 /* The type, or CRM_EINVALID "unknown type". */
 int crm_record__type(crm_ctx *ctx, const char *name, const crm_type **out);
 

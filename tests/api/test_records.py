@@ -425,6 +425,10 @@ def test_search(srv):
     eq(len(status(srv.get("/api/v1/search?q=alpha+" + tag), 200).json["data"]), 1, "AND of words")
     eq(len(status(srv.get("/api/v1/search?q=%s&types=core.team&limit=1" % tag), 200)
            .json["data"]), 1, "limit")
+    # "more": false when every match is in the answer, true when it was cut (bounded search)
+    eq(r.json["more"], False, "a selective search has nothing more")
+    eq(status(srv.get("/api/v1/search?q=%s&limit=1" % tag), 200).json["more"], True,
+       "cut at the limit: more")
     eq(len(status(srv.get("/api/v1/search?q=example.org+" + tag), 200).json["data"]), 1,
        "email is searchable")
     error(srv.get("/api/v1/search"), 400, "invalid", "q")

@@ -238,6 +238,67 @@ static void deleted_lists(void)
     crm_record_restore(&sys, "test.contact", id, NULL);
 }
 
+/* The HTTP list's text answer is byte for byte the JSON of crm_record_find, for every kind,
+   escapes, projection, count, cursors and a principal with a hidden field. */
+static void text_answer_is_the_json_answer(void)
+{
+    kfix_create(k, "test.contact",
+                "{\"name\":\"q\\\"b\\\\s/\\t\\n\\r\\b\\f\\u0001\\u001f\\u007f é 中\",\"age\":-9,"
+                "\"balance\":\"-0.05\",\"vip\":true,\"birthday\":\"2001-02-03\","
+                "\"met_at\":\"2020-01-02T03:04:05Z\",\"email\":\"Q@X.io\",\"phone\":\"+1 555 0100\","
+                "\"site\":\"https://x.io/a?b=c\",\"extra\":{\"k\":[1,2.5,\"x\",null,true]},"
+                "\"salary\":9223372036854775807}");
+    int64_t role = kfix_role(k, "reader-no-salary");
+    crm_perm_grant(k->perm, role, "test.contact", CRM_ACT_READ, CRM_LEVEL_ALL);
+    crm_perm_field(k->perm, role, "test.contact", "salary", CRM_ACCESS_HIDDEN);
+    int64_t u = kfix_user(k, "lister");
+    crm_perm_user_role(k->perm, u, role, true);
+    crm_principal *p = kfix_principal(k, u);
+    crm_ctx reader;
+    crm_ctx_init(&reader, k, p, NULL);
+    static const char *const queries[][8] = {
+        {NULL},
+        {"limit", "3", NULL},
+        {"limit", "2", "sort", "-age,name", NULL},
+        {"count", "1", "limit", "4", NULL},
+        {"fields", "name,extra,deleted_at,updated_at", "limit", "20", NULL},
+        {"name__like", "q%", NULL},
+        {"age", "12345", "count", "1", NULL},
+    };
+    for (int who = 0; who < 2; who++)
+        for (size_t i = 0; i < CRM_ARRAY_LEN(queries); i++) {
+            crm_query q;
+            json_t *out = NULL;
+            char *text = NULL;
+            size_t len = 0;
+            crm_query_init(&q);
+            for (int j = 0; queries[i][j]; j += 2)
+                REQUIRE(crm_query_add(&q, queries[i][j], queries[i][j + 1]) == CRM_OK);
+            crm_ctx *ctx = who ? &reader : &sys;
+            REQUIRE(crm_record_find(ctx, "test.contact", &q, &out) == CRM_OK);
+            REQUIRE(crm_record_find_text(ctx, "test.contact", &q, &text, &len) == CRM_OK);
+            char *want = json_dumps(out, JSON_COMPACT);
+            CHECK_STR(text, want);
+            CHECK_INT((int64_t)len, (int64_t)strlen(want));
+            if (who) CHECK(!strstr(text, "salary"));
+            if (i == 5) CHECK(strstr(text, "\\u0001\\u001F\x7f") && strstr(text, "\\\"b\\\\s/"));
+            free(want);
+            free(text);
+            json_decref(out);
+            crm_query_free(&q);
+        }
+    /* errors are the same */
+    crm_query q;
+    char *text = NULL;
+    size_t len;
+    crm_query_init(&q);
+    REQUIRE(crm_query_add(&q, "salary", "1") == CRM_OK);
+    CHECK_INT(crm_record_find_text(&reader, "test.contact", &q, &text, &len), CRM_EINVALID);
+    CHECK(text == NULL);
+    crm_query_free(&q);
+    crm_principal_free(p);
+}
+
 /* A keyset page deep into a list reads about a page of rows, not everything before it. */
 static void deep_pages_use_the_index(void)
 {
@@ -271,6 +332,7 @@ int main(void)
     RUN(cursor_is_bound_to_its_sort);
     RUN(projection_and_count);
     RUN(deleted_lists);
+    RUN(text_answer_is_the_json_answer);
     RUN(deep_pages_use_the_index);
     crm_kernel_close(k);
     return t_finish("test_query");

@@ -100,6 +100,28 @@ static void every_kind_round_trips(void)
     CHECK_INT(json_integer_value(json_object_get(r, "company")), co);
     CHECK_INT(json_integer_value(json_array_get(json_object_get(json_object_get(r, "extra"), "a"), 1)), 2);
     CHECK_STR(json_string_value(json_object_get(r, "code")), "X1");
+    /* the create's history: every non-null field as [null, value as the API shows it] */
+    json_t *h = NULL;
+    REQUIRE(crm_record_history(&sys, "test.contact", id, &h) == CRM_OK);
+    json_t *changes = json_object_get(json_array_get(h, 0), "changes");
+    const char *key;
+    json_t *v;
+    int n = 0;
+    json_object_foreach(r, key, v)
+    {
+        if (!crm_type_field(crm_schema_type(k->schema, "test.contact"), key) || json_is_null(v))
+            continue;
+        json_t *pair = json_object_get(changes, key);
+        n++;
+        if (!json_is_array(pair) || !json_is_null(json_array_get(pair, 0)) ||
+            !json_equal(json_array_get(pair, 1), v)) {
+            fprintf(stderr, "    history of %s differs\n", key);
+            CHECK(0);
+        }
+    }
+    CHECK_INT((int64_t)json_object_size(changes), n);
+    CHECK_INT(n, 13); /* every field given (salary was not) */
+    json_decref(h);
     json_decref(r);
 }
 

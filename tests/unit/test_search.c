@@ -24,7 +24,7 @@ static void teardown(void)
 static int search_in(crm_ctx *ctx, const char *q, bool all, json_t **out)
 {
     const char *types[] = {"test.contact"};
-    return crm_search(ctx, q, all ? NULL : types, all ? 0 : 1, 0, out);
+    return crm_search(ctx, q, all ? NULL : types, all ? 0 : 1, 0, out, NULL);
 }
 
 /* The "title"s of the hits joined with "|" (static buffer). */
@@ -168,28 +168,28 @@ static void test_ranking(void)
     CHECK_STR(find("anna"), "Anna Anna Anna|Anna Lee|Anna Petrova Ivanovna Smirnova");
     /* several types merge by rank, and the limit applies to the merged list */
     json_t *out = NULL;
-    REQUIRE(crm_search(&sys, "anna", NULL, 0, 2, &out) == CRM_OK);
+    REQUIRE(crm_search(&sys, "anna", NULL, 0, 2, &out, NULL) == CRM_OK);
     CHECK_INT(json_array_size(out), 2);
     double r0 = json_real_value(json_object_get(json_array_get(out, 0), "rank"));
     double r1 = json_real_value(json_object_get(json_array_get(out, 1), "rank"));
     CHECK(r0 <= r1);
     json_decref(out);
     const char *both[] = {"test.company", "test.contact", "test.contact"};
-    REQUIRE(crm_search(&sys, "anna", both, 3, 10, &out) == CRM_OK);
+    REQUIRE(crm_search(&sys, "anna", both, 3, 10, &out, NULL) == CRM_OK);
     CHECK_INT(json_array_size(out), 4);
     for (size_t i = 1; i < json_array_size(out); i++)
         CHECK(json_real_value(json_object_get(json_array_get(out, i - 1), "rank")) <=
               json_real_value(json_object_get(json_array_get(out, i), "rank")));
     json_decref(out);
     /* limits and type lists */
-    CHECK_INT(crm_search(&sys, "anna", NULL, 0, 101, &out), CRM_EINVALID);
+    CHECK_INT(crm_search(&sys, "anna", NULL, 0, 101, &out, NULL), CRM_EINVALID);
     CHECK_STR(crm_error_last()->field, "limit");
-    CHECK_INT(crm_search(&sys, "anna", NULL, 0, -1, &out), CRM_EINVALID);
+    CHECK_INT(crm_search(&sys, "anna", NULL, 0, -1, &out, NULL), CRM_EINVALID);
     const char *unknown[] = {"test.nope"};
-    CHECK_INT(crm_search(&sys, "anna", unknown, 1, 0, &out), CRM_EINVALID);
+    CHECK_INT(crm_search(&sys, "anna", unknown, 1, 0, &out, NULL), CRM_EINVALID);
     CHECK_STR(crm_error_last()->field, "types");
     const char *plain[] = {"core.role"};
-    CHECK_INT(crm_search(&sys, "anna", plain, 1, 0, &out), CRM_EINVALID);
+    CHECK_INT(crm_search(&sys, "anna", plain, 1, 0, &out, NULL), CRM_EINVALID);
     CHECK_HAS(crm_error_last()->message, "searchable");
     teardown();
 }
@@ -283,7 +283,7 @@ static void test_scope(void)
     /* a type the principal cannot read: absent from "all", unknown when named */
     const char *company[] = {"test.company"};
     kfix_create(k, "test.company", "{\"name\":\"Zorro Corp\"}");
-    CHECK_INT(crm_search(&ca, "zorro", company, 1, 0, &out), CRM_EINVALID);
+    CHECK_INT(crm_search(&ca, "zorro", company, 1, 0, &out, NULL), CRM_EINVALID);
     CHECK_HAS(crm_error_last()->message, "unknown type");
     REQUIRE(search_in(&sys, "zorro", true, &out) == CRM_OK);
     CHECK_INT(json_array_size(out), 4);
@@ -377,6 +377,131 @@ static void test_window(void)
     teardown();
 }
 
+/* A whole word finds its record first, even when more newer records than the window merely
+   start with it; "more" tells the answer is bounded. */
+static void test_whole_word_first(void)
+{
+    setup();
+    crm_conn *conn = crm_store_conn(k->store);
+    int64_t old = kfix_create(k, "test.contact", "{\"name\":\"Zed Wombat\"}");
+    REQUIRE(crm_tx_begin(conn) == CRM_OK);
+    for (int i = 0; i < CRM_SEARCH_WINDOW + 10; i++) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "{\"name\":\"Zed Wombats%d Wombatsson\"}", i);
+        kfix_create(k, "test.contact", buf);
+    }
+    REQUIRE(crm_tx_commit(conn) == CRM_OK);
+    json_t *out = NULL;
+    bool more = false;
+    const char *types[] = {"test.contact"};
+    REQUIRE(crm_search(&sys, "wombat", types, 1, 0, &out, &more) == CRM_OK);
+    REQUIRE(json_array_size(out) == CRM_SEARCH_DEFAULT_LIMIT);
+    json_t *first = json_array_get(out, 0);
+    CHECK_INT(json_integer_value(json_object_get(first, "id")), old);
+    double r0 = json_real_value(json_object_get(first, "rank"));
+    CHECK(r0 <= -1 && r0 > -2); /* whole-word hits rank in (-2, -1] */
+    /* the rest are prefix hits, newest first on equal scores, all ranked after it */
+    for (size_t i = 1; i < json_array_size(out); i++) {
+        double r = json_real_value(json_object_get(json_array_get(out, i), "rank"));
+        CHECK(r > -1 && r <= 0);
+    }
+    CHECK(more);
+    json_decref(out);
+    /* a prefix only: the old record is older than the window of prefix matches */
+    REQUIRE(crm_search(&sys, "womba", types, 1, 100, &out, &more) == CRM_OK);
+    CHECK_INT(json_array_size(out), 100);
+    size_t i;
+    json_t *h;
+    json_array_foreach(out, i, h) CHECK(json_integer_value(json_object_get(h, "id")) != old);
+    CHECK(more);
+    json_decref(out);
+    /* a selective query is fully ranked and says there is nothing more */
+    REQUIRE(crm_search(&sys, "wombats7", types, 1, 0, &out, &more) == CRM_OK);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(out, 0), "title")),
+              "Zed Wombats7 Wombatsson");
+    CHECK_INT(json_array_size(out), 11); /* wombats7, wombats70..79 */
+    CHECK(!more);
+    json_decref(out);
+    /* cut at the limit: more */
+    REQUIRE(crm_search(&sys, "wombats7", types, 1, 5, &out, &more) == CRM_OK);
+    CHECK_INT(json_array_size(out), 5);
+    CHECK(more);
+    json_decref(out);
+    teardown();
+}
+
+/* Whole-word hits rank before prefix-only ones whatever their counts; within a tier, more
+   occurrences and shorter text first; accents and case fold as the index folds them. */
+static void test_tiers(void)
+{
+    setup();
+    kfix_create(k, "test.contact", "{\"name\":\"Annabel Annabel Annabel\"}");
+    kfix_create(k, "test.contact", "{\"name\":\"Anna Maria Lopez Garcia\"}");
+    kfix_create(k, "test.contact", "{\"name\":\"ANNA Anna\"}");
+    kfix_create(k, "test.contact", "{\"name\":\"Annette\"}");
+    CHECK_STR(find("anna"), "ANNA Anna|Anna Maria Lopez Garcia|Annabel Annabel Annabel");
+    CHECK_STR(find("ann"), "Annabel Annabel Annabel|ANNA Anna|Annette|Anna Maria Lopez Garcia");
+    kfix_create(k, "test.contact", "{\"name\":\"Zoë Müller\"}");
+    kfix_create(k, "test.contact", "{\"name\":\"Zoe Muller Muller\"}");
+    CHECK_STR(find("muller"), "Zoe Muller Muller|Zoë Müller");
+    CHECK_STR(find("MÜLL"), "Zoe Muller Muller|Zoë Müller");
+    teardown();
+}
+
+/* The HTTP answer (text) is the Jansson answer, byte for byte, for every principal. */
+static void test_text_answer(void)
+{
+    setup();
+    int64_t role = role_with("no-email-text", CRM_LEVEL_ALL, "email");
+    int64_t own = role_with("own-text", CRM_LEVEL_OWN, NULL);
+    int64_t noname = role_with("no-name-text", CRM_LEVEL_ALL, "name");
+    int64_t ud = kfix_user(k, "dora"), ue = kfix_user(k, "emil"), uf = kfix_user(k, "fay");
+    crm_perm_user_role(k->perm, ud, role, true);
+    crm_perm_user_role(k->perm, uf, noname, true);
+    crm_perm_user_role(k->perm, ue, own, true);
+    crm_principal *pd = kfix_principal(k, ud), *pe = kfix_principal(k, ue),
+                  *pf = kfix_principal(k, uf);
+    kfix_create(k, "test.contact",
+                "{\"name\":\"Anna \\\"Q\\\" Lee\\t\\u0001\",\"email\":\"anna@lee.io\","
+                "\"balance\":\"1.50\",\"extra\":{\"a\":[1,2.5]},\"vip\":true}");
+    kfix_create(k, "test.contact", "{\"name\":\"Anna Anna\",\"age\":-3}");
+    create_as(pe, "{\"name\":\"Annabel of Emil\",\"email\":\"annabel@emil.io\"}");
+    kfix_create(k, "test.company", "{\"name\":\"Anna Corp\"}");
+    crm_ctx cd, ce, cf;
+    crm_ctx_init(&cd, k, pd, NULL);
+    crm_ctx_init(&ce, k, pe, NULL);
+    crm_ctx_init(&cf, k, pf, NULL);
+    crm_ctx *ctxs[] = {&sys, &cd, &ce, &cf};
+    const char *qs[] = {"anna", "ann", "lee anna", "annabel", "nothing", "a"};
+    for (size_t c = 0; c < CRM_ARRAY_LEN(ctxs); c++)
+        for (size_t i = 0; i < CRM_ARRAY_LEN(qs); i++)
+            for (int limit = 0; limit <= 1; limit++) {
+                json_t *out = NULL;
+                bool more = false;
+                char *text = NULL;
+                size_t len = 0;
+                REQUIRE(crm_search(ctxs[c], qs[i], NULL, 0, limit, &out, &more) == CRM_OK);
+                REQUIRE(crm_search_text(ctxs[c], qs[i], NULL, 0, limit, &text, &len) == CRM_OK);
+                json_t *doc = json_pack("{s:o,s:b}", "data", out, "more", more);
+                char *want = json_dumps(doc, JSON_COMPACT);
+                CHECK_STR(text, want);
+                CHECK_INT((int64_t)len, (int64_t)strlen(want));
+                if (c == 1) CHECK(!strstr(text, "lee.io"));
+                if (c == 3 && i == 0) CHECK(strstr(text, "\"title\":null"));
+                free(want);
+                free(text);
+                json_decref(doc);
+            }
+    char *text = NULL;
+    size_t len;
+    CHECK_INT(crm_search_text(&sys, "", NULL, 0, 0, &text, &len), CRM_EINVALID);
+    CHECK(text == NULL);
+    crm_principal_free(pd);
+    crm_principal_free(pe);
+    crm_principal_free(pf);
+    teardown();
+}
+
 int main(void)
 {
     RUN(test_expr);
@@ -387,5 +512,8 @@ int main(void)
     RUN(test_scope);
     RUN(test_hidden_field);
     RUN(test_window);
+    RUN(test_whole_word_first);
+    RUN(test_tiers);
+    RUN(test_text_answer);
     return t_finish("test_search");
 }
