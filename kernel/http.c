@@ -1487,11 +1487,14 @@ int crm_http_start(crm_http *h)
 
     if (!threads) {
         /*
-         * Four per core: a write waits for its group commit (an fsync at FULL)
-         * on its pool thread, so a pool the size of the cores leaves the CPU
-         * idle and gives the committer nothing to batch. Measured here (2
-         * cores, loopback wrk): 8 threads served 1.35x the GETs and batched
-         * 2-3 writes per commit where 2 threads batched ~1.1.
+         * Four per core. Record writes no longer hold a pool thread (they wait
+         * for their group commit on a suspended connection), but plugin routes
+         * that write in host->tx still fsync on theirs, and reads block on page
+         * faults of the mmap'd database. Measured here (2 cores, 1M contacts,
+         * wrk -c64): 8 threads served GETs at 45k/s against 31k/s with 2, lists
+         * at 16.2k/s against 14.2k/s; the price is the tail (list p99 17 ms
+         * against 10 ms): more threads than cores queue behind each other.
+         * --threads trades one for the other.
          */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? 4 * (unsigned)n : 4;
