@@ -341,7 +341,9 @@ int crm_req_reply_json(crm_req *req, int status, json_t *body)
 
     if (!body)
         return crm_error_set(CRM_EINTERNAL, NULL, "reply with no JSON body (out of memory?)");
-    text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* 15 significant digits: a computed 69.49 prints as 69.49, not 69.489999999999995
+       (Jansson's default is 17, the round-trip precision of a double). */
+    text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     json_decref(body);
     if (!text) return crm_error_set(CRM_EINTERNAL, NULL, "cannot encode the JSON reply");
     len = strlen(text);

@@ -128,6 +128,8 @@ def test_occupancy(srv):
        [("2026-07-01", 3, 2), ("2026-07-02", 3, 2), ("2026-07-03", 3, 1), ("2026-07-04", 3, 0),
         ("2026-07-05", 3, 1), ("2026-07-06", 3, 1), ("2026-07-07", 3, 0)], "by day")
     eq(o["total"], {"available": 21, "occupied": 7, "occupancy_pct": 33.33}, "total")
+    raw = status(srv.get(X + "/reports/occupancy" + JULY), 200).body
+    ok('"occupancy_pct":33.33}' in raw, "percentages print as people write them: " + raw[-120:])
     m = get(srv, "/reports/occupancy" + JULY + "&by=month")
     eq([(r["period"], r["occupied"], r["occupancy_pct"]) for r in m["rows"]],
        [("2026-07", 7, 33.33)], "by month")
