@@ -96,7 +96,7 @@ class Server:
         self.log.close()
 
 
-def crm_server(data, logname):
+def crm_server(data, logname, extra=()):
     # --per-ip: wrk's 64 connections all come from 127.0.0.1 (the default allows 32).
     # --conf/--scripts: the kernel alone, whatever plugins.conf and scripts/ of the
     # working directory enable (the bench data set declares its own crm.contact).
@@ -105,7 +105,7 @@ def crm_server(data, logname):
     conf = os.path.join(empty, "plugins.conf")
     open(conf, "a").close()
     return Server([CRM, "--data", data, "serve", "--listen", "127.0.0.1:0", "--per-ip", "256",
-                   "--conf", conf, "--scripts", empty],
+                   "--conf", conf, "--scripts", empty] + list(extra),
                   os.path.join(BUILD, "bench", logname))
 
 
@@ -115,7 +115,7 @@ UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(url, script, conns=64, env=None, latency=False, secs=None):
-    cmd = ["wrk", "-t2", "-c%d" % conns, "-d%ds" % (secs or SECS), "-s", script]
+    cmd = ["wrk", "-t%d" % min(2, conns), "-c%d" % conns, "-d%ds" % (secs or SECS), "-s", script]
     if latency:
         cmd.append("--latency")
     cmd.append(url)
@@ -274,6 +274,12 @@ def main():
                "+ outbox)", "req/s", "bare INSERT row + FTS row, 1 tx each at FULL",
                "≥ 1.0 × bare", "ratio", 1.0)
     f_batch = fig("  group commit: mean jobs per commit during the create runs", "mean")
+    f_cr1 = fig("POST /records/crm.contact, 1 connection, synchronous=FULL", "req/s",
+                "bare INSERT row + FTS row, 1 tx each at FULL")
+    f_crn = fig("POST /records/crm.contact, 16 connections, synchronous=NORMAL", "req/s",
+                "bare INSERT row + FTS row, 1 tx each at NORMAL")
+    f_crn1 = fig("POST /records/crm.contact, 1 connection, synchronous=NORMAL", "req/s",
+                 "bare INSERT row + FTS row, 1 tx each at NORMAL")
     f_rss0 = fig("RSS of crm serve on the 1M database, idle after start", "MB", None,
                  "≤ 15 MB", "max", 15)
     f_rss1 = fig("RSS of crm serve, idle after the load above", "MB", None, "≤ 15 MB", "max", 15)
@@ -321,6 +327,9 @@ def main():
                 w = wrk(s.url(), os.path.join(WRK_DIR, "create.lua"), conns=16,
                         env=dict(base_env, BENCH_TOKEN=writer_tok, BENCH_TAG="r%d" % r))
                 f_cr.v.append(w["rps"])
+                w = wrk(s.url(), os.path.join(WRK_DIR, "create.lua"), conns=1,
+                        env=dict(base_env, BENCH_TOKEN=writer_tok, BENCH_TAG="s%d" % r))
+                f_cr1.v.append(w["rps"])
             f_hwm.v.append(s.rss_kb("VmHWM") / 1024)
             time.sleep(1)
             f_rss1.v.append(s.rss_kb() / 1024)
@@ -331,7 +340,24 @@ def main():
                 if m and want("create"):
                     f_batch.v.append(int(m[-1][0]) / max(1, int(m[-1][1])))
             if want("create"):
-                f_cr.lim.append(float(run([TOOL, "bareinsert", db, str(CREATE_BARE_N)]).strip()))
+                # the same creates on a server at synchronous=NORMAL (fsync at checkpoints only)
+                n = crm_server(work, "crm_serve_normal_%d.log" % r, ("--sync", "normal"))
+                try:
+                    w = wrk(n.url(), os.path.join(WRK_DIR, "create.lua"), conns=16,
+                            env=dict(base_env, BENCH_TOKEN=writer_tok, BENCH_TAG="n%d" % r))
+                    f_crn.v.append(w["rps"])
+                    w = wrk(n.url(), os.path.join(WRK_DIR, "create.lua"), conns=1,
+                            env=dict(base_env, BENCH_TOKEN=writer_tok, BENCH_TAG="m%d" % r))
+                    f_crn1.v.append(w["rps"])
+                finally:
+                    n.stop()
+                bare = float(run([TOOL, "bareinsert", db, str(CREATE_BARE_N)]).strip())
+                bare_normal = float(run([TOOL, "bareinsert", db, str(CREATE_BARE_N * 5),
+                                         "NORMAL"]).strip())
+                f_cr.lim.append(bare)
+                f_cr1.lim.append(bare)
+                f_crn.lim.append(bare_normal)
+                f_crn1.lim.append(bare_normal)
             log("rep %d: const %s base %s get %s list p99 %s search p99 %s create %s bare %s" % (
                 r + 1, f_const.v[-1:], f_base.v[-1:], f_get.v[-1:], f_list.v[-1:], f_s.v[-1:],
                 f_cr.v[-1:], f_cr.lim[-1:]))
@@ -395,7 +421,7 @@ def write_report():
                                                            4 * (os.cpu_count() or 1),
                                                            os.cpu_count() or 1),
           "- Data: a copy of the kernel benchmark's %d-contact data set; wrk `-t2 -c64 -d%ds` "
-          "(creates: `-c16`), %d runs of each wrk figure, **median (min–max)**; limits measured "
+          "(creates: `-c16` and `-t1 -c1`, at FULL and on a second server at NORMAL), %d runs of each wrk figure, **median (min–max)**; limits measured "
           "in the same runs, alternating with crm" % (ROWS, SECS, REPS),
           "- Import: %d run(s) of %d rows through `POST /api/v1/import/crm.contact?mode=line` "
           "(curl, the CSV as the body) into an empty data set; the bare limit loads the same "

@@ -292,11 +292,14 @@ static int cmd_bareload(const char *ddl_db, const char *csv, const char *out)
     return 0;
 }
 
-/* One transaction per row at FULL: the limit of the create figure (as kernel_bench.c). */
-static int cmd_bareinsert(const char *dbpath, long n)
+/* One transaction per row at FULL (or `sync`: NORMAL): the limit of the create figures
+ * (as kernel_bench.c). */
+static int cmd_bareinsert(const char *dbpath, long n, const char *sync)
 {
     sqlite3 *db = open_db(dbpath, SQLITE_OPEN_READWRITE);
-    exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    exec(db, strcmp(sync, "NORMAL") == 0
+                 ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                 : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     sqlite3_stmt *ins, *fts, *begin, *commit;
     if (sqlite3_prepare_v2(db, "INSERT INTO \"" BARE "\" (created_at, updated_at, created_by, owner, "
                                "team, version, first_name, last_name, email, phone, city, country, "
@@ -363,7 +366,8 @@ int main(int argc, char **argv)
     if (argc >= 5 && strcmp(argv[1], "csv") == 0) return cmd_csv(argv[2], atol(argv[3]), argv[4]);
     if (argc >= 4 && strcmp(argv[1], "lua") == 0) return cmd_lua(argv[2], argv[3]);
     if (argc >= 5 && strcmp(argv[1], "bareload") == 0) return cmd_bareload(argv[2], argv[3], argv[4]);
-    if (argc >= 4 && strcmp(argv[1], "bareinsert") == 0) return cmd_bareinsert(argv[2], atol(argv[3]));
+    if (argc >= 4 && strcmp(argv[1], "bareinsert") == 0)
+        return cmd_bareinsert(argv[2], atol(argv[3]), argc >= 5 ? argv[4] : "FULL");
     if (argc >= 3 && strcmp(argv[1], "maxid") == 0) return cmd_maxid(argv[2]);
     fprintf(stderr, "usage: see the comment at the top of bench/http_tool.c\n");
     return 2;

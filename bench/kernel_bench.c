@@ -24,6 +24,7 @@
 #include "../kernel/kernel.h"
 #include "../kernel/perm.h"
 #include "../kernel/record.h"
+#include "../kernel/schema.h"
 #include "../kernel/store.h"
 
 #include <errno.h>
@@ -556,8 +557,8 @@ static void bench_list(crm_kernel *k, sqlite3 *db)
 {
     const int nq = 1000;
     static const char *const names[] = {"list city=<v>, sort by id, limit 50",
-                                        "list city=<v>, sort by last_name, limit 50",
-                                        "list city=<v>, sort by last_name, page at ~90% (cursor)"};
+                                        "list city=<v>, sort by last_name (index city,last_name), limit 50",
+                                        "list city=<v>, sort by last_name (index city,last_name), page at ~90% (cursor)"};
     static const char *const bare_sql[] = {
         "SELECT " SELECT_COLS " FROM \"" TYPE "\" WHERE deleted_at IS NULL AND \"city\" = ? "
         "ORDER BY \"id\" LIMIT 51",
@@ -866,6 +867,13 @@ int main(void)
     fprintf(stderr, "bench: copied the data set in %.1f s\n", now_s() - t0);
 
     crm_kernel *k = open_kernel(run, 2);
+    /* The composite index a site adds for lists filtered by city and sorted by name
+     * (POST /types/{type}/indexes); the bare queries below use it too. */
+    t0 = now_s();
+    json_t *ix = json_pack("[s,s]", "city", "last_name");
+    if (crm_schema_add_index(k->schema, TYPE, ix)) die("add index");
+    json_decref(ix);
+    fprintf(stderr, "bench: index (city, last_name) in %.1f s\n", now_s() - t0);
     sqlite3 *db = open_bare(run_db);
     int64_t reader_id, maxid = 0;
     crm_principal *reader;

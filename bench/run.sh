@@ -4,7 +4,7 @@
 #   BENCH_ROWS=100000 bash bench/run.sh     a smaller data set (default 1000000)
 #   BENCH_REPS=3                            runs of each kernel figure (median reported)
 #   BENCH_HTTP_REPS=3                       runs of each wrk figure
-#   BENCH_SKIP=kernel|rules|http|startup    leave one section out (its REPORT.md part stays)
+#   BENCH_SKIP=kernel,rules,http,startup,hotel   leave sections out (their REPORT.md parts stay)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,19 +33,24 @@ cc $CFLAGS_B $(pkg-config --cflags libmicrohttpd jansson sqlite3) \
 
 mkdir -p bench/.data
 start=$(date +%s)
-if [ "${BENCH_SKIP:-}" != kernel ]; then
+run_section() { [[ ",${BENCH_SKIP:-}," != *",$1,"* ]]; }
+if run_section kernel; then
   # 3 runs keep the whole of `make bench` under 15 minutes (the sorted-list figures are slow).
   BENCH_REPS=${BENCH_REPS:-3} $BUILD/bench/kernel_bench
 fi
 echo "bench: kernel section done in $(( $(date +%s) - start )) s"
-if [ "${BENCH_SKIP:-}" != rules ]; then
+if run_section rules; then
   BENCH_REPS=${BENCH_REPS:-5} $BUILD/bench/rules_bench
 fi
-if [ "${BENCH_SKIP:-}" != http ]; then
+if run_section http; then
   python3 bench/http_bench.py
 fi
-if [ "${BENCH_SKIP:-}" != startup ]; then
+if run_section startup; then
   make --no-print-directory BUILD=$BUILD OPT="-O2 -DNDEBUG" plugins >/dev/null
   BUILD=$BUILD python3 bench/startup_bench.py
+fi
+if run_section hotel; then
+  make --no-print-directory BUILD=$BUILD OPT="-O2 -DNDEBUG" plugins >/dev/null
+  BENCH_BUILD=$BUILD python3 bench/hotel_bench.py
 fi
 echo "bench: done in $(( $(date +%s) - start )) s"
