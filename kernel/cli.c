@@ -283,25 +283,16 @@ static int add_rule_dir(void *arg, const char *plugin, const char *dir)
 int crm_cli_load_rules(cli *c, crm_plugins *plugins, const char *scripts, crm_rules **out)
 {
     crm_rules *rules = NULL;
-    json_t *report = NULL;
     *out = NULL;
+    /* crm_rules_load logs each file's problem itself (the file is skipped) */
     if (crm_rules_open(&rules, c->k, NULL) < 0 || crm_rules_add_dir(rules, scripts, "site") < 0 ||
         (plugins && (crm_plugins_each_lua_function(plugins, add_lua_function, rules) < 0 ||
                      crm_plugins_each_rule_dir(plugins, add_rule_dir, rules) < 0)) ||
-        crm_rules_load(rules, &report) < 0) {
+        crm_rules_load(rules, NULL) < 0) {
         int rc = crm_cli_fail();
         if (rules) crm_rules_close(rules);
-        json_decref(report);
         return rc;
     }
-    json_t *errors = json_object_get(report, "errors"), *e;
-    size_t i;
-    json_array_foreach(errors, i, e) {
-        char *text = json_dumps(e, JSON_COMPACT);
-        fprintf(stderr, "crm: rules: %s\n", text ? text : "?");
-        free(text);
-    }
-    json_decref(report);
     *out = rules;
     return CLI_OK;
 }

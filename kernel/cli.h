@@ -94,7 +94,7 @@ int crm_cli_load_plugins(cli *c, const char *conf_opt, const char *plugin_dir, s
  * Open the rules engine on the open kernel with the site's rules from
  * `scripts` and every loaded plugin's Lua functions and rules directories,
  * and load them: writes made by this command then run the same rules as
- * over HTTP. A rule file with errors is reported and skipped, as by serve.
+ * over HTTP. A rule file with errors is logged and skipped.
  * Returns CLI_OK or CLI_FAIL (message printed); crm_rules_close(*out) after.
  */
 struct crm_rules;

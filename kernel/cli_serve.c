@@ -112,17 +112,6 @@ static void print_listening(const char *listen, int port)
     fflush(stdout);
 }
 
-static int add_lua_function(void *arg, const char *plugin, const char *name, crm_lua_fn fn,
-                            void *udata)
-{
-    return crm_rules_register_function(arg, plugin, name, fn, udata);
-}
-
-static int add_rule_dir(void *arg, const char *plugin, const char *dir)
-{
-    return crm_rules_add_dir(arg, dir, plugin);
-}
-
 /* DATA/crm.pid, so that `crm rules reload` can signal this process. */
 static char *write_pid(const char *data_dir)
 {
@@ -229,11 +218,8 @@ static int cmd_serve(cli *c, int argc, char **argv)
      * functions and name their types.
      */
     if ((rc = crm_cli_load_plugins(c, conf, plugin_dir, h, &plugins)) != CLI_OK) goto done;
-    if (crm_rules_open(&rules, c->k, NULL) < 0 || crm_rules_add_dir(rules, scripts, "site") < 0 ||
-        crm_plugins_each_lua_function(plugins, add_lua_function, rules) < 0 ||
-        crm_plugins_each_rule_dir(plugins, add_rule_dir, rules) < 0 ||
-        crm_rules_load(rules, NULL) < 0 || crm_api_rules_register(h, rules) < 0 ||
-        crm_api_plugins_register(h, plugins) < 0) {
+    if ((rc = crm_cli_load_rules(c, plugins, scripts, &rules)) != CLI_OK) goto done;
+    if (crm_api_rules_register(h, rules) < 0 || crm_api_plugins_register(h, plugins) < 0) {
         rc = crm_cli_fail();
         goto done;
     }
