@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 
+#include "conf.h"
 #include "rules.h"
 
 #include <errno.h>
@@ -32,7 +33,8 @@ const cli_command crm_cli_rules_commands[] = {
      "themselves are checked.\n"
      "Options:\n"
      "  --no-schema      do not open the data directory\n"},
-    {"rules test", cmd_rules_test, "[FILE...] [--rules DIR] [--verbose]",
+    {"rules test", cmd_rules_test,
+     "[FILE...] [--rules DIR] [--conf FILE [--plugin-dir DIR]] [--verbose]",
      "run rule tests against a throw-away database",
      "Runs rule test files (default: scripts/tests/*_test.lua). Each t.test(...) in a\n"
      "file runs against a fresh database in a temporary directory, with the rules of\n"
@@ -41,6 +43,10 @@ const cli_command crm_cli_rules_commands[] = {
      "per test and a last line \"N passed, N failed\"; exits 1 when a test failed.\n"
      "Options:\n"
      "  --rules DIR      load the rules of DIR instead\n"
+     "  --conf FILE      load the plugins this plugins.conf enables into each test's\n"
+     "                   database: their types (no t.define_type needed), their\n"
+     "                   handlers, and the functions rules call as crm.<plugin>.<name>\n"
+     "  --plugin-dir DIR where their .so files are (default: next to crm, plugins/)\n"
      "  --verbose        also show every rule load problem and the rules' log lines\n"},
     {"rules list", cmd_rules_list, "[--scripts DIR] [--json]", "list the site's rules",
      "Loads the site's rules (default ./scripts) against the data directory's schema\n"
@@ -111,15 +117,28 @@ done:
 static int cmd_rules_test(cli *c, int argc, char **argv)
 {
     const cli_command *cmd = crm_cli_command("rules test");
-    const char *rules_dir = NULL;
+    const char *rules_dir = NULL, *conf_path = NULL, *plugin_dir = NULL;
     bool verbose = false;
-    cli_opt opts[] = {{"--rules", &rules_dir, NULL}, {"--verbose", NULL, &verbose}, {NULL, NULL, NULL}};
+    cli_opt opts[] = {{"--rules", &rules_dir, NULL},
+                      {"--conf", &conf_path, NULL},
+                      {"--plugin-dir", &plugin_dir, NULL},
+                      {"--verbose", NULL, &verbose},
+                      {NULL, NULL, NULL}};
+    crm_conf *conf = NULL;
     char **files = crm_calloc((size_t)argc + 1, sizeof *files);
     int n = 0, rc;
     glob_t g = {0};
     (void)c;
     if ((rc = crm_cli_parse(cmd, argc, argv, opts, files, 0, argc, &n)) != CLI_OK) goto done;
     if (verbose) crm_log_set_level(CRM_LOG_INFO);
+    if (plugin_dir && !conf_path) {
+        rc = crm_cli_usage_error(cmd, "--plugin-dir needs --conf (the plugins to load)");
+        goto done;
+    }
+    if (conf_path && crm_conf_load(conf_path, &conf) < 0) {
+        rc = crm_cli_fail();
+        goto done;
+    }
     if (n == 0) {
         if (glob("scripts/tests/*_test.lua", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
             fprintf(stderr, "crm rules test: no scripts/tests/*_test.lua here; name the files\n");
@@ -130,11 +149,13 @@ static int cmd_rules_test(cli *c, int argc, char **argv)
     crm_rules_test_result res = {0, 0};
     int count = n ? n : (int)g.gl_pathc;
     for (int i = 0; i < count; i++)
-        crm_rules_test_file(n ? files[i] : g.gl_pathv[i], rules_dir, verbose, stdout, &res);
+        crm_rules_test_file_with(n ? files[i] : g.gl_pathv[i], rules_dir, verbose, stdout, &res,
+                                 conf, plugin_dir);
     printf("%d passed, %d failed\n", res.passed, res.failed);
     rc = res.failed ? CLI_FAIL : CLI_OK;
 done:
     if (g.gl_pathv) globfree(&g);
+    crm_conf_free(conf);
     free(files);
     return rc;
 }

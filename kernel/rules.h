@@ -159,9 +159,21 @@ typedef struct crm_rules_test_result {
  * the test file's "tests/" directory, or the test file's own directory).
  * Prints "ok"/"not ok" lines to `out`. Adds to *res. Returns CRM_OK, or an
  * error when the file itself cannot be read or compiled (counted as one
- * failure too).
+ * failure too). No plugins are loaded: the file declares the types it needs
+ * with t.define_type.
  */
+struct crm_conf;
 int crm_rules_test_file(const char *path, const char *rules_dir, bool verbose, FILE *out,
                         crm_rules_test_result *res);
+/*
+ * The same, with the plugins of `conf` (plugins.conf, parsed; NULL: none) loaded
+ * into each test's fresh database from `plugin_dir` (NULL: the default): their
+ * types, handlers and the Lua functions rules call as crm.<plugin>.<name>. The
+ * plugins' own rule directories are not added: the rules under test are the
+ * ones of `rules_dir`.
+ */
+int crm_rules_test_file_with(const char *path, const char *rules_dir, bool verbose, FILE *out,
+                             crm_rules_test_result *res, const struct crm_conf *conf,
+                             const char *plugin_dir);
 
 #endif

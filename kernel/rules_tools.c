@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "perm.h"
+#include "plugin.h"
 #include "record.h"
 
 #include <ctype.h>
@@ -253,6 +254,9 @@ typedef struct test_ctx {
     json_t *types; /* [[name, fields], ...] declared by the file */
     FILE *out;
     bool verbose;
+    const crm_conf *conf;   /* plugins to load into each test's database, or NULL */
+    const char *plugin_dir; /* where their .so files are (NULL: the default) */
+    crm_plugins *plugins;   /* this test's */
 } test_ctx;
 
 void rules_test_print(rstate *S, const char *text)
@@ -731,6 +735,12 @@ static char *default_rules_dir(const char *path)
     return dir;
 }
 
+static int register_lua_function(void *arg, const char *plugin, const char *name, crm_lua_fn fn,
+                                 void *udata)
+{
+    return crm_rules_register_function(arg, plugin, name, fn, udata);
+}
+
 /* One t.test: a fresh kernel and engine around the function at the top of L. */
 static bool run_one(rstate *S, test_ctx *tc, const char *name, char *msg, size_t msglen)
 {
@@ -761,7 +771,19 @@ static bool run_one(rstate *S, test_ctx *tc, const char *name, char *msg, size_t
             goto done;
         }
     }
-    if (crm_rules_open(&tc->r, tc->k, NULL) < 0 || crm_rules_add_dir(tc->r, tc->rules_dir, "site") < 0) {
+    if (tc->conf) { /* the plugins' types, handlers and Lua functions, as in a server */
+        crm_plugins_opts po = CRM_PLUGINS_OPTS_INIT;
+        po.plugin_dir = tc->plugin_dir;
+        po.data_dir = dir;
+        if (crm_plugins_load(&tc->plugins, tc->k, tc->conf, &po) < 0) {
+            snprintf(msg, msglen, "cannot load the plugins: %s", crm_error_last()->message);
+            lua_pop(S->L, 1);
+            goto done;
+        }
+    }
+    if (crm_rules_open(&tc->r, tc->k, NULL) < 0 || crm_rules_add_dir(tc->r, tc->rules_dir, "site") < 0 ||
+        (tc->plugins &&
+         crm_plugins_each_lua_function(tc->plugins, register_lua_function, tc->r) < 0)) {
         snprintf(msg, msglen, "cannot open the rule engine: %s", crm_error_last()->message);
         lua_pop(S->L, 1);
         goto done;
@@ -773,6 +795,8 @@ static bool run_one(rstate *S, test_ctx *tc, const char *name, char *msg, size_t
 done:
     crm_rules_close(tc->r);
     tc->r = NULL;
+    if (tc->plugins) crm_plugins_free(tc->plugins);
+    tc->plugins = NULL;
     crm_kernel_close(tc->k);
     tc->k = NULL;
     crm_clock_set(-1);
@@ -782,6 +806,13 @@ done:
 
 int crm_rules_test_file(const char *path, const char *rules_dir, bool verbose, FILE *out,
                         crm_rules_test_result *res)
+{
+    return crm_rules_test_file_with(path, rules_dir, verbose, out, res, NULL, NULL);
+}
+
+int crm_rules_test_file_with(const char *path, const char *rules_dir, bool verbose, FILE *out,
+                             crm_rules_test_result *res, const crm_conf *conf,
+                             const char *plugin_dir)
 {
     char *src = NULL, *dir = NULL;
     size_t len;
@@ -793,7 +824,7 @@ int crm_rules_test_file(const char *path, const char *rules_dir, bool verbose, F
     }
     dir = rules_dir ? crm_strdup(rules_dir) : default_rules_dir(path);
     test_ctx tc = {.rules_dir = dir, .path = path, .types = json_array(), .out = out,
-                   .verbose = verbose};
+                   .verbose = verbose, .conf = conf, .plugin_dir = plugin_dir};
     rstate *S = rules_state_new(NULL, TEST_MEMORY, 1000, TEST_BUDGET_US);
     char msg[700];
     if (!S) {
