@@ -153,6 +153,42 @@ static void set_login_cookie(crm_req *req, const char *value, int max_age)
     wipe_free(cookie);
 }
 
+/* 429 with Retry-After: the account or the address failed too often (S3). */
+static int reply_throttled(crm_req *req, int wait)
+{
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", wait);
+    crm_req_set_header(req, "Retry-After", ra);
+    return crm_req_reply_error(req, 429, "throttled", NULL,
+                               "too many failed attempts; try again in %d seconds", wait);
+}
+
+/*
+ * A signed-in user proving their password again (re-authentication, changing
+ * their own password), under the login throttling: while throttled, 429 is
+ * answered and *answered set; a wrong password counts as a failed login.
+ * Returns CRM_OK when `password` is user `uid`'s, CRM_EDENIED when it is not.
+ */
+static int verify_own_password(crm_kernel *k, crm_req *req, const char *username, int64_t uid,
+                               const char *password, bool *answered)
+{
+    const char *ip = crm_req_ip(req);
+    int64_t check = 0;
+    int wait, rc;
+    *answered = false;
+    if ((wait = crm_login_throttled(username, ip)) > 0) {
+        *answered = true;
+        return reply_throttled(req, wait);
+    }
+    rc = crm_user_authenticate(k, username, password, &check);
+    if (rc == CRM_EDENIED || (rc == CRM_OK && check != uid)) {
+        crm_login_record(username, ip, false);
+        return CRM_EDENIED;
+    }
+    if (rc == CRM_OK) crm_login_record(username, ip, true);
+    return rc;
+}
+
 /* GET /auth/login-token: what a browser's login form fetches first (S6). */
 static int login_token(crm_req *req, void *udata)
 {
@@ -204,13 +240,7 @@ static int login(crm_req *req, void *udata)
     if (strlen(username) > 256)
         return crm_error_set(CRM_EINVALID, "username", "username is too long");
 
-    if ((wait = crm_login_throttled(username, ip)) > 0) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", wait);
-        crm_req_set_header(req, "Retry-After", ra);
-        return crm_req_reply_error(req, 429, "throttled", NULL,
-                                   "too many failed logins; try again in %d seconds", wait);
-    }
+    if ((wait = crm_login_throttled(username, ip)) > 0) return reply_throttled(req, wait);
     rc = crm_user_authenticate(k, username, password, &uid);
     if (rc == CRM_EDENIED) {
         if (strcmp(crm_error_last()->message, "user disabled") == 0)
@@ -355,8 +385,9 @@ static int reauth(crm_req *req, void *udata)
     json_t *body = crm_req_json(req), *user = NULL;
     const char *password, *username, *ip = crm_req_ip(req);
     char at[21], until[21];
-    int64_t sid = 0, uid = crm_req_user(req), check = 0, now;
-    int wait, rc;
+    int64_t sid = 0, uid = crm_req_user(req), now;
+    bool answered;
+    int rc;
 
     if (crm_req__auth(req, &sid, NULL) == CRM_AUTH_TOKEN)
         return crm_error_set(CRM_EINVALID, NULL,
@@ -374,24 +405,15 @@ static int reauth(crm_req *req, void *udata)
                              CRM_PASSWORD_MAX);
     if ((rc = user_json(k, uid, &user)) < 0) return rc;
     username = json_string_value(json_object_get(user, "username"));
-    if ((wait = crm_login_throttled(username, ip)) > 0) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", wait);
-        crm_req_set_header(req, "Retry-After", ra);
-        rc = crm_req_reply_error(req, 429, "throttled", NULL,
-                                 "too many failed attempts; try again in %d seconds", wait);
-        goto done;
-    }
-    rc = crm_user_authenticate(k, username, password, &check);
-    if (rc == CRM_EDENIED || (rc == CRM_OK && check != uid)) {
-        crm_login_record(username, ip, false);
+    rc = verify_own_password(k, req, username, uid, password, &answered);
+    if (answered) goto done;
+    if (rc == CRM_EDENIED) {
         crm_log(CRM_LOG_WARN, "auth: failed re-authentication of user %" PRId64 " from %s", uid,
                 ip);
         rc = crm_req_reply_error(req, 401, "invalid_credentials", "password", "wrong password");
         goto done;
     }
     if (rc < 0) goto done;
-    crm_login_record(username, ip, true);
     if ((rc = crm_session_reauth(k, sid)) < 0) goto done;
     now = crm_now();
     crm_time_format(now, at);
@@ -540,7 +562,7 @@ static int users_password(crm_req *req, void *udata)
     crm_conn *conn;
     json_t *body = crm_req_json(req), *user = NULL;
     const char *password, *current;
-    int64_t id, me_id = crm_req_user(req), session_id = 0, check = 0;
+    int64_t id, me_id = crm_req_user(req), session_id = 0;
     bool self;
     int rc;
 
@@ -562,23 +584,15 @@ static int users_password(crm_req *req, void *udata)
 
     if (self) {
         const char *username = json_string_value(json_object_get(user, "username"));
-        int wait;
         if (!current) {
             rc = crm_error_set(CRM_EINVALID, "current_password",
                                "current_password is required to change your own password");
             goto done;
         }
-        if ((wait = crm_login_throttled(username, crm_req_ip(req))) > 0) {
-            char ra[16];
-            snprintf(ra, sizeof ra, "%d", wait);
-            crm_req_set_header(req, "Retry-After", ra);
-            rc = crm_req_reply_error(req, 429, "throttled", NULL,
-                                     "too many failed attempts; try again in %d seconds", wait);
-            goto done;
-        }
-        rc = crm_user_authenticate(k, username, current, &check);
-        if (rc == CRM_EDENIED || (rc == CRM_OK && check != id)) {
-            crm_login_record(username, crm_req_ip(req), false);
+        bool answered;
+        rc = verify_own_password(k, req, username, id, current, &answered);
+        if (answered) goto done;
+        if (rc == CRM_EDENIED) {
             rc = crm_error_set(CRM_EDENIED, "current_password", "the current password is wrong");
             goto done;
         }

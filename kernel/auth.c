@@ -403,11 +403,10 @@ done:
 
 /* ---- Tokens ---- */
 
-/* Hex SHA-256 of the whole token text: what core_token.hash holds. */
-static void token_digest(const char *token, char out[crypto_hash_sha256_BYTES * 2 + 1])
+void crm_sha256_hex(const char *text, char out[65])
 {
     unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
+    crypto_hash_sha256(digest, (const unsigned char *)text, strlen(text));
     crm_hex(digest, sizeof digest, out);
 }
 
@@ -428,7 +427,7 @@ int crm_token_create(crm_kernel *k, int64_t user_id, const char *name, int64_t e
     secret = crm_b64url_encode(raw, sizeof raw);
     sodium_memzero(raw, sizeof raw);
     token = crm_sprintf(TOKEN_PREFIX "%s", secret);
-    token_digest(token, digest);
+    crm_sha256_hex(token, digest);
 
     if ((rc = crm_tx_begin(conn)) < 0) goto done;
     if ((rc = user_exists(conn, user_id)) < 0) goto rollback;
@@ -520,7 +519,7 @@ int crm_token_verify_scoped(crm_kernel *k, const char *token, int64_t *user_out,
     if (!token || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0 || strlen(token) > 128)
         return crm_error_set(CRM_EDENIED, NULL, "invalid token");
     if ((rc = crm_auth_init()) < 0) return rc;
-    token_digest(token, digest);
+    crm_sha256_hex(token, digest);
 
     rc = crm_stmt_prepare(conn, &st,
                           "SELECT t.id, t.user_id, COALESCE(t.expires_at, 0), "

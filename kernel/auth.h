@@ -19,6 +19,9 @@ int crm_auth_init(void);
 int crm_password_hash(const char *password, char **out);
 /* Whether `password` matches `hash`; *rehash set when the parameters are outdated. */
 bool crm_password_verify(const char *hash, const char *password, bool *rehash);
+/* The hex SHA-256 of `text` into out[65]: what the database keeps of a token or a
+ * session secret (core_token.hash, core_session.hash), never the secret itself. */
+void crm_sha256_hex(const char *text, char out[65]);
 
 /*
  * Create a user (a core.user record, written by the system) with a password.

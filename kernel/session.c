@@ -35,13 +35,6 @@ int64_t crm_session_absolute(void)
     return atomic_load(&session_absolute);
 }
 
-static void sha256_hex(const char *text, char out[crypto_hash_sha256_BYTES * 2 + 1])
-{
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, (const unsigned char *)text, strlen(text));
-    crm_hex(digest, sizeof digest, out);
-}
-
 static bool secret_shaped(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -99,9 +92,9 @@ int crm_session_create(crm_kernel *k, int64_t user_id, const char *ip, char **se
     randombytes_buf(raw, sizeof raw);
     secret = crm_b64url_encode(raw, sizeof raw);
     sodium_memzero(raw, sizeof raw);
-    sha256_hex(secret, hash);
+    crm_sha256_hex(secret, hash);
     crm_session_csrf(secret, csrf);
-    sha256_hex(csrf, csrf_hash);
+    crm_sha256_hex(csrf, csrf_hash);
 
     if ((rc = crm_tx_begin(conn)) < 0) goto fail;
     /* Old rows go as new ones come: a day past their end, they are history. */
@@ -171,7 +164,7 @@ int crm_session_verify(crm_kernel *k, const char *secret, int64_t *user_out,
     if (session_id_out) *session_id_out = 0;
     /* Anything not shaped like one of ours is refused without a query. */
     if (!secret_shaped(secret)) return crm_error_set(CRM_EDENIED, NULL, "invalid session");
-    sha256_hex(secret, hash);
+    crm_sha256_hex(secret, hash);
     /* The user's state is checked here on every request, so that a disabled
      * user is out at once whatever caches the principal. */
     rc = crm_stmt_prepare(
