@@ -335,9 +335,7 @@ static void req_set_response(crm_req *req, struct MHD_Response *resp, int status
 
 int crm_req_reply_json(crm_req *req, int status, json_t *body)
 {
-    struct MHD_Response *resp;
     char *text;
-    size_t len;
 
     if (!body)
         return crm_error_set(CRM_EINTERNAL, NULL, "reply with no JSON body (out of memory?)");
@@ -346,14 +344,7 @@ int crm_req_reply_json(crm_req *req, int status, json_t *body)
     text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     json_decref(body);
     if (!text) return crm_error_set(CRM_EINTERNAL, NULL, "cannot encode the JSON reply");
-    len = strlen(text);
-    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return crm_error_set(CRM_EINTERNAL, NULL, "cannot create the response");
-    }
-    req_set_response(req, resp, status, "application/json", len);
-    return CRM_OK;
+    return crm_req_reply_json_text(req, status, text, strlen(text));
 }
 
 int crm_req_reply_json_text(crm_req *req, int status, char *text, size_t len)

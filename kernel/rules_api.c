@@ -56,8 +56,7 @@ static int api_fail(lua_State *L, rule_run *run, const char *fn)
     return lua_error(L);
 }
 
-/* Push a kernel result (taking the reference) and return 1. */
-static int push_result(lua_State *L, json_t *v)
+int rules_push_owned(lua_State *L, json_t *v)
 {
     rstate *S = rules_state_of(L);
     json_decref(S->hold);
@@ -115,9 +114,9 @@ static int api_get(lua_State *L)
     int64_t id = check_id(L, 2, "crm.get");
     json_t *out = NULL;
     int rc = crm_record_get(&run->ctx, type, id, false, &out);
-    if (rc == CRM_ENOTFOUND) return push_result(L, NULL);
+    if (rc == CRM_ENOTFOUND) return rules_push_owned(L, NULL);
     if (rc < 0) return api_fail(L, run, "crm.get");
-    return push_result(L, out);
+    return rules_push_owned(L, out);
 }
 
 /* A scalar filter value as query-string text into buf; false when not a scalar. */
@@ -224,7 +223,7 @@ static int api_find(lua_State *L)
     if (rc < 0) return api_fail(L, run, "crm.find");
     json_t *data = json_incref(json_object_get(out, "data"));
     json_decref(out);
-    return push_result(L, data ? data : json_array());
+    return rules_push_owned(L, data ? data : json_array());
 }
 
 /* crm.create(type, fields) -> record */
@@ -243,7 +242,7 @@ static int api_create(lua_State *L)
     if (rc == CRM_OK) rc = crm_record_create(&run->ctx, type, fields, &out);
     json_decref(fields);
     if (rc < 0) return api_fail(L, run, "crm.create");
-    return push_result(L, out);
+    return rules_push_owned(L, out);
 }
 
 /* crm.update(type, id, patch) -> record */
@@ -263,7 +262,7 @@ static int api_update(lua_State *L)
     if (rc == CRM_OK) rc = crm_record_update(&run->ctx, type, id, patch, 0, &out);
     json_decref(patch);
     if (rc < 0) return api_fail(L, run, "crm.update");
-    return push_result(L, out);
+    return rules_push_owned(L, out);
 }
 
 /* crm.delete(type, id) -> true */
@@ -491,7 +490,7 @@ static int api_plugin_fn(lua_State *L)
         return api_fail(L, run, fname);
     }
     (void)S;
-    return push_result(L, result);
+    return rules_push_owned(L, result);
 }
 
 static const luaL_Reg crm_functions[] = {

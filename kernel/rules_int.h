@@ -216,6 +216,9 @@ int rules_state_pcall(rstate *S, lua_State *L, int nargs, int64_t budget_us, cha
  * the nesting bound was the reason). push_json may raise (memory): keep v alive. */
 json_t *rules_to_json(lua_State *L, int idx, char *err, size_t errlen, bool *too_deep);
 void rules_push_json(lua_State *L, json_t *v);
+/* Push a kernel result, taking the reference (freed even if the push raises a
+ * memory error: it is held in the state meanwhile), and return 1 (rules_api.c). */
+int rules_push_owned(lua_State *L, json_t *v);
 /* A read-only proxy of the table at idx, named for error messages; pushes it. */
 void rules_push_proxy(lua_State *L, int idx, const char *name);
 /* The state of a Lua thread (any coroutine of it). */

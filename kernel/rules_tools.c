@@ -282,20 +282,6 @@ static int t_fail(lua_State *L, const char *fn)
     return luaL_error(L, "%s: %s", fn, crm_error_last()->message);
 }
 
-static int push_owned(lua_State *L, json_t *v)
-{
-    rstate *S = rules_state_of(L);
-    json_decref(S->hold);
-    S->hold = v;
-    if (v)
-        rules_push_json(L, v);
-    else
-        lua_pushnil(L);
-    S->hold = NULL;
-    json_decref(v);
-    return 1;
-}
-
 static json_t *t_arg_json(lua_State *L, int idx, const char *fn)
 {
     char err[300];
@@ -413,7 +399,7 @@ static int t_create(lua_State *L)
     crm_principal_free(p);
     if (rc < 0) return t_fail(L, "t.create");
     settle(k);
-    return push_owned(L, out);
+    return rules_push_owned(L, out);
 }
 
 static int t_update(lua_State *L)
@@ -434,7 +420,7 @@ static int t_update(lua_State *L)
     crm_principal_free(p);
     if (rc < 0) return t_fail(L, "t.update");
     settle(k);
-    return push_owned(L, out);
+    return rules_push_owned(L, out);
 }
 
 static int t_delete(lua_State *L)
@@ -461,9 +447,9 @@ static int t_get(lua_State *L)
     json_t *out = NULL;
     crm_ctx_init(&ctx, k, crm_principal_system(), NULL);
     int rc = crm_record_get(&ctx, type, id, false, &out);
-    if (rc == CRM_ENOTFOUND) return push_owned(L, NULL);
+    if (rc == CRM_ENOTFOUND) return rules_push_owned(L, NULL);
     if (rc < 0) return t_fail(L, "t.get");
-    return push_owned(L, out);
+    return rules_push_owned(L, out);
 }
 
 /* t.find(type [, {field = value}]) -> list (up to 1000) */
@@ -507,7 +493,7 @@ static int t_find(lua_State *L)
     if (rc < 0) return t_fail(L, "t.find");
     json_t *data = json_incref(json_object_get(out, "data"));
     json_decref(out);
-    return push_owned(L, data);
+    return rules_push_owned(L, data);
 }
 
 static int t_history(lua_State *L)
@@ -519,7 +505,7 @@ static int t_history(lua_State *L)
     json_t *out = NULL;
     crm_ctx_init(&ctx, k, crm_principal_system(), NULL);
     if (crm_record_history(&ctx, type, id, &out) < 0) return t_fail(L, "t.history");
-    return push_owned(L, out);
+    return rules_push_owned(L, out);
 }
 
 /* t.user(username [, admin]) -> id */
@@ -598,14 +584,14 @@ static json_t *events_of(crm_kernel *k, const char *topic)
 static int t_mail(lua_State *L)
 {
     crm_kernel *k = need_kernel(L, "t.mail");
-    return push_owned(L, events_of(k, "core.mail.queued"));
+    return rules_push_owned(L, events_of(k, "core.mail.queued"));
 }
 
 /* t.events(topic) -> payloads of custom events emitted with that topic */
 static int t_events(lua_State *L)
 {
     crm_kernel *k = need_kernel(L, "t.events");
-    return push_owned(L, events_of(k, luaL_checkstring(L, 1)));
+    return rules_push_owned(L, events_of(k, luaL_checkstring(L, 1)));
 }
 
 /* t.rules() -> the engine's rule list (state and counters) */
@@ -616,7 +602,7 @@ static int t_rules(lua_State *L)
     json_t *j = crm_rules_json(tc->r);
     json_t *data = json_incref(json_object_get(j, "data"));
     json_decref(j);
-    return push_owned(L, data);
+    return rules_push_owned(L, data);
 }
 
 static void describe(lua_State *L, int idx, char *buf, size_t len)
