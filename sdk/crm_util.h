@@ -17,6 +17,7 @@
 #include "crm.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -137,6 +138,104 @@ static inline int crm_util_json_id(json_t *value, int64_t *out)
         return 1;
     }
     return json_is_string(value) && crm_util_parse_id(json_string_value(value), out);
+}
+
+/* ---- CSV for reports ---- */
+
+/* A growing text; `failed` once an allocation failed (everything after is dropped). */
+typedef struct crm_util_text {
+    char *data;
+    size_t len, cap;
+    int failed;
+} crm_util_text;
+
+static inline void crm_util_put(crm_util_text *t, const char *s, size_t n)
+{
+    if (t->failed) return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = (t->len + n + 1) * 2;
+        char *data = (char *)realloc(t->data, cap);
+        if (!data) {
+            t->failed = 1;
+            return;
+        }
+        t->data = data;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = 0;
+}
+
+/* "1234.50", "-5": a number to a spreadsheet (money is text in JSON), never a formula. */
+static inline int crm_util_number_text(const char *s)
+{
+    if (*s == '-') s++;
+    if (!*s) return 0;
+    for (; *s; s++)
+        if ((*s < '0' || *s > '9') && *s != '.') return 0;
+    return 1;
+}
+
+/*
+ * One CSV cell (RFC 4180: quoted when it holds , " CR or LF, quotes doubled). A
+ * text cell starting with = + - @ TAB or CR gets a leading ' so that a spreadsheet
+ * does not run it as a formula (SECURITY X4); `text` is 0 for numbers.
+ */
+static inline void crm_util_csv_cell(crm_util_text *t, const char *cell, int text)
+{
+    int formula = text && cell[0] && strchr("=+-@\t\r", cell[0]) != NULL;
+    int quote = formula || strpbrk(cell, ",\"\r\n") != NULL;
+    if (quote) crm_util_put(t, "\"", 1);
+    if (formula) crm_util_put(t, "'", 1);
+    for (const char *s = cell; *s; s++) {
+        if (*s == '"') crm_util_put(t, "\"", 1); /* a quote is doubled */
+        crm_util_put(t, s, 1);
+    }
+    if (quote) crm_util_put(t, "\"", 1);
+}
+
+/*
+ * A report's rows (a JSON array of flat objects) as CSV: a header of the first
+ * row's keys, then one CRLF-ended line per row in that column order; null and
+ * absent cells are empty, numbers as JSON writes them. A new malloc'd string, or
+ * NULL when out of memory. Reply it with host->reply_data(..., "text/csv; charset=utf-8").
+ */
+static inline char *crm_util_rows_csv(json_t *rows)
+{
+    crm_util_text t = {NULL, 0, 0, 0};
+    size_t i;
+    const char *key;
+    json_t *row, *cell, *first = json_array_get(rows, 0);
+    int col = 0;
+    crm_util_put(&t, "", 0);
+    json_object_foreach(first, key, cell) {
+        if (col++) crm_util_put(&t, ",", 1);
+        crm_util_csv_cell(&t, key, 1);
+    }
+    crm_util_put(&t, "\r\n", 2);
+    json_array_foreach(rows, i, row) {
+        col = 0;
+        json_object_foreach(first, key, cell) {
+            json_t *v = json_object_get(row, key);
+            char *text = json_is_string(v) ? strdup(json_string_value(v))
+                         : !v || json_is_null(v)
+                             ? strdup("")
+                             : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT |
+                                                 JSON_REAL_PRECISION(12));
+            if (!text) t.failed = 1;
+            if (col++) crm_util_put(&t, ",", 1);
+            crm_util_csv_cell(&t, text ? text : "",
+                              json_is_string(v) && !crm_util_number_text(text ? text : ""));
+            free(text);
+        }
+        crm_util_put(&t, "\r\n", 2);
+    }
+    if (t.failed) {
+        free(t.data);
+        return NULL;
+    }
+    return t.data;
 }
 
 #endif

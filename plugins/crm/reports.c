@@ -18,6 +18,8 @@
  */
 #include "crm_int.h"
 
+#include <crm_util.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,69 +346,6 @@ static const struct {
     {"dashboard", dashboard},
 };
 
-/* ---- CSV (RFC 4180; cells starting with = + - @ are escaped, as /export does) ---- */
-
-struct text {
-    char *data;
-    size_t len, cap;
-};
-
-static void put(struct text *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->data = realloc(t->data, t->cap);
-    }
-    memcpy(t->data + t->len, s, n);
-    t->len += n;
-    t->data[t->len] = 0;
-}
-
-/* `text`: a text value (numbers are never formulas, and "-5" stays a number). */
-static void put_cell(struct text *t, const char *cell, int text)
-{
-    /* No formulas in spreadsheets (SECURITY X4): = + - @ TAB CR start one. */
-    int formula = text && cell[0] && strchr("=+-@\t\r", cell[0]) != NULL;
-    int quote = formula || strpbrk(cell, ",\"\r\n") != NULL;
-    if (quote) put(t, "\"", 1);
-    if (formula) put(t, "'", 1);
-    for (const char *s = cell; *s; s++) {
-        if (*s == '"') put(t, "\"", 1); /* a quote is doubled */
-        put(t, s, 1);
-    }
-    if (quote) put(t, "\"", 1);
-}
-
-/* The rows as CSV: a header of the first row's keys, then one line per row. */
-static char *rows_csv(json_t *rows)
-{
-    struct text t = {0};
-    size_t i;
-    const char *key;
-    json_t *row, *cell, *first = json_array_get(rows, 0);
-    int col = 0;
-    put(&t, "", 0);
-    json_object_foreach(first, key, cell) {
-        if (col++) put(&t, ",", 1);
-        put_cell(&t, key, 1);
-    }
-    put(&t, "\r\n", 2);
-    json_array_foreach(rows, i, row) {
-        col = 0;
-        json_object_foreach(first, key, cell) {
-            json_t *v = json_object_get(row, key);
-            char *text = json_is_string(v) ? strdup(json_string_value(v))
-                         : !v || json_is_null(v) ? strdup("")
-                                                 : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(12));
-            if (col++) put(&t, ",", 1);
-            put_cell(&t, text ? text : "", json_is_string(v));
-            free(text);
-        }
-        put(&t, "\r\n", 2);
-    }
-    return t.data;
-}
-
 /* ---- GET /reports/{name}[?format=json|csv][&today=YYYY-MM-DD] ---- */
 
 static int report_route(crm_req *req, void *udata)
@@ -429,8 +368,9 @@ static int report_route(crm_req *req, void *udata)
     if ((rc = report_now(req, &now)) != CRM_OK) return rc;
     if ((rc = reports[i].fn(req, now, &out)) != CRM_OK) return rc;
     if (format && strcmp(format, "csv") == 0) {
-        char *csv = rows_csv(json_object_get(out, "rows"));
+        char *csv = crm_util_rows_csv(json_object_get(out, "rows"));
         json_decref(out);
+        if (!csv) return crmp_host->error_set(CRM_EINTERNAL, NULL, "report CSV: out of memory");
         if (CRM_HOST_HAS(crmp_host, reply_data)) {
             rc = crmp_host->reply_data(req, 200, "text/csv; charset=utf-8", csv, strlen(csv));
             free(csv);

@@ -20,6 +20,8 @@
  */
 #include "hotel_int.h"
 
+#include <crm_util.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,98 +198,11 @@ static int param_by_month(crm_req *req, int *by_month)
     return CRM_OK;
 }
 
-/* ---- CSV (RFC 4180) ---- */
-
-struct text {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-
-static void put(struct text *t, const char *s, size_t n)
-{
-    if (t->failed) return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = (t->len + n + 1) * 2;
-        char *data = realloc(t->data, cap);
-        if (!data) {
-            t->failed = 1;
-            return;
-        }
-        t->data = data;
-        t->cap = cap;
-    }
-    memcpy(t->data + t->len, s, n);
-    t->len += n;
-    t->data[t->len] = 0;
-}
-
-/* `text`: a text value (numbers are never formulas, and "-5" stays a number). */
-static void put_cell(struct text *t, const char *cell, int text)
-{
-    /* No formulas in spreadsheets (SECURITY X4): = + - @ TAB CR start one. */
-    int formula = text && cell[0] && strchr("=+-@\t\r", cell[0]) != NULL;
-    int quote = formula || strpbrk(cell, ",\"\r\n") != NULL;
-    if (quote) put(t, "\"", 1);
-    if (formula) put(t, "'", 1);
-    for (const char *s = cell; *s; s++) {
-        if (*s == '"') put(t, "\"", 1); /* a quote is doubled */
-        put(t, s, 1);
-    }
-    if (quote) put(t, "\"", 1);
-}
-
-/* Money ("1234.50") is a number to a spreadsheet, not text: never escaped. */
-static int is_number_text(const char *s)
-{
-    if (*s == '-') s++;
-    if (!*s) return 0;
-    for (; *s; s++)
-        if ((*s < '0' || *s > '9') && *s != '.') return 0;
-    return 1;
-}
-
-/* The rows as CSV: a header of the first row's keys, then one line per row. */
-static char *rows_csv(json_t *rows)
-{
-    struct text t = {0};
-    size_t i;
-    const char *key;
-    json_t *row, *cell, *first = json_array_get(rows, 0);
-    int col = 0;
-    put(&t, "", 0);
-    json_object_foreach(first, key, cell) {
-        if (col++) put(&t, ",", 1);
-        put_cell(&t, key, 1);
-    }
-    put(&t, "\r\n", 2);
-    json_array_foreach(rows, i, row) {
-        col = 0;
-        json_object_foreach(first, key, cell) {
-            json_t *v = json_object_get(row, key);
-            char *text =
-                json_is_string(v)       ? strdup(json_string_value(v))
-                : !v || json_is_null(v) ? strdup("")
-                                        : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT |
-                                                            JSON_REAL_PRECISION(12));
-            if (col++) put(&t, ",", 1);
-            put_cell(&t, text ? text : "", json_is_string(v) && !is_number_text(text ? text : ""));
-            free(text);
-        }
-        put(&t, "\r\n", 2);
-    }
-    if (t.failed) {
-        free(t.data);
-        return NULL;
-    }
-    return t.data;
-}
-
 /* Reply `out` (consumed): JSON, or its "rows" as CSV. */
 static int reply(crm_req *req, json_t *out, int csv)
 {
     if (!csv) return hotelp_host->reply_json(req, 200, out);
-    char *text = rows_csv(json_object_get(out, "rows"));
+    char *text = crm_util_rows_csv(json_object_get(out, "rows"));
     json_decref(out);
     if (!text) return no_memory();
     int rc = hotelp_host->reply_data(req, 200, "text/csv; charset=utf-8", text, strlen(text));
