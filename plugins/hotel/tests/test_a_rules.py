@@ -38,21 +38,20 @@ def shared_server():
 
 
 def test_rule_tests(srv):
-    """Each rule's own tests (types declared by hand), then the *_plugins_test.lua files with
-    the real crm and hotel plugins loaded (`crm rules test --conf`)."""
+    """The shipped rules' Lua tests, against the real crm and hotel plugins (`crm rules test
+    --conf`): their types, the nights and prices of booking.c, the state machine."""
     files = sorted(glob.glob(os.path.join(RULE_TESTS, "*_test.lua")))
-    with_plugins = [f for f in files if f.endswith("_plugins_test.lua")]
-    alone = [f for f in files if f not in with_plugins]
-    eq(len(alone), 4, "a test file per shipped rule")
-    ok(with_plugins, "a test of the rules against the real plugins")
+    per_rule = [f for f in files if not os.path.basename(f).startswith("stay_")]
+    eq(len(per_rule), 4, "a test file per shipped rule")
+    ok(len(files) > len(per_rule), "and a test of a whole stay")
     conf = os.path.join(srv.dir, "plugins.conf")
     for path in files:
-        extra = ["--conf", conf, "--plugin-dir", H.PLUGIN_DIR] if path in with_plugins else []
-        p = srv.cli("rules", "test", path, *extra, check=False)
+        p = srv.cli("rules", "test", path, "--conf", conf, "--plugin-dir", H.PLUGIN_DIR,
+                    check=False)
         ok(p.returncode == 0 and " 0 failed" in p.stdout and "\nok " in "\n" + p.stdout,
            "%s: %s %s" % (os.path.basename(path), p.stdout[-800:], p.stderr[-800:]))
-    # without the plugins, the file's types do not exist: the test says so, it does not pass
-    p = srv.cli("rules", "test", with_plugins[0], check=False)
+    # without the plugins, the files' types do not exist: the tests say so, they do not pass
+    p = srv.cli("rules", "test", files[0], check=False)
     ok(p.returncode != 0 and "not ok" in p.stdout, "needs --conf: " + p.stdout[-300:])
 
 

@@ -1,6 +1,6 @@
 -- The shipped rules against the real crm and hotel plugins, not hand-declared types:
---   crm rules test --conf plugins.conf plugins/hotel/scripts/tests/stay_plugins_test.lua
--- (plugins/hotel/tests/test_a_rules.py runs every *_plugins_test.lua this way). Each test's
+--   crm rules test --conf plugins.conf plugins/hotel/scripts/tests/stay_test.lua
+-- (plugins/hotel/tests/test_a_rules.py runs every file here this way). Each test's
 -- database has the plugins' types and handlers (nights and prices are the plugin's), so a
 -- stay goes booked -> checked_in -> checked_out as in production and the rules answer.
 -- The clock starts at 2024-01-01T09:00:00Z.
