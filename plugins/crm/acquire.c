@@ -405,7 +405,7 @@ static int convert(crm_ctx *ctx, void *arg)
     json_t *company_in = json_object_get(payload, "company");
     json_t *deal_in = json_object_get(payload, "deal");
     char now[21];
-    crmp_datetime(crmp_host->now(), now);
+    crm_util_datetime(crmp_host->now(), now);
 
     if ((rc = crmp_host->record_get(ctx, "crm.lead", lead_id, &lead)) != CRM_OK) goto done;
     const char *status = json_string_value(json_object_get(lead, "status"));
@@ -573,7 +573,7 @@ static int recycle(crm_ctx *ctx, const crm_firing *firing, void *udata)
     long days = days_text ? atol(days_text) : 90;
     if (days <= 0) return CRM_OK; /* switched off */
     char before[21];
-    crmp_datetime(crmp_host->firing_due(firing) - days * 86400, before);
+    crm_util_datetime(crmp_host->firing_due(firing) - days * 86400, before);
     struct recycle r = {ctx, 0};
     json_t *query = json_pack("{s:s,s:s}", "status__in", "nurturing,disqualified",
                               "updated_at__lt", before);

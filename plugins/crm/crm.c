@@ -10,8 +10,6 @@
  */
 #include "crm_int.h"
 
-#include <crm_util.h>
-
 #include <string.h>
 #include <time.h>
 
@@ -75,22 +73,3 @@ int crmp_each(crm_ctx *ctx, const char *type, json_t *query, crmp_each_fn fn, vo
     return crm_util_each(crmp_host, ctx, type, query, fn, arg);
 }
 
-int64_t crmp_cents(json_t *decimal)
-{
-    return crm_util_cents(decimal);
-}
-
-json_t *crmp_money(int64_t cents)
-{
-    return crm_util_money(cents);
-}
-
-int64_t crmp_time(const char *text)
-{
-    return crm_util_time(text);
-}
-
-void crmp_datetime(int64_t t, char out[21])
-{
-    crm_util_datetime(t, out);
-}

@@ -9,6 +9,7 @@
 #define CRMP_INT_H
 
 #include <crm.h>
+#include <crm_util.h> /* money, dates, ids, CSV: crm_util_* */
 
 extern const crm_host_api *crmp_host; /* set first thing in init */
 extern crm_plugin *crmp_self;
@@ -41,14 +42,6 @@ typedef int (*crmp_each_fn)(json_t *record, void *arg);
  * by page along the cursor. Returns CRM_OK, a record_find error, or fn's.
  */
 int crmp_each(crm_ctx *ctx, const char *type, json_t *query, crmp_each_fn fn, void *arg);
-/* A decimal field's value ("1234.50", a number, or null) in cents; 0 when absent. */
-int64_t crmp_cents(json_t *decimal);
-/* Cents as a new JSON string "1234.50". */
-json_t *crmp_money(int64_t cents);
-/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" as seconds since the epoch (UTC), or -1. */
-int64_t crmp_time(const char *text);
-/* Seconds since the epoch as "YYYY-MM-DDTHH:MM:SSZ" into out[21]. */
-void crmp_datetime(int64_t t, char out[21]);
 
 /* ---- The pipeline (sales.c; settings pipeline.stages = name:probability,...) ---- */
 

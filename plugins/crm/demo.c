@@ -128,7 +128,7 @@ struct demo {
 static void date_at(int64_t t, char out[11])
 {
     char dt[21];
-    crmp_datetime(t, dt);
+    crm_util_datetime(t, dt);
     snprintf(out, 11, "%.10s", dt);
 }
 
@@ -284,7 +284,7 @@ static int demo_leads(struct demo *d)
             /* converted over the last half year, so this quarter and the last have some
              * (the leads-converted report); the contact it became is one of the demo's */
             char at[21];
-            crmp_datetime(d->today - (int64_t)below(180) * 86400, at);
+            crm_util_datetime(d->today - (int64_t)below(180) * 86400, at);
             json_object_set_new(f, "converted_at", json_string(at));
             json_object_set_new(f, "converted_contact",
                                 json_integer(d->contacts[below(N_CONTACTS)]));
@@ -304,24 +304,24 @@ static int demo_deals(struct demo *d)
         int qty = 1 + below(50);
         size_t p = (size_t)below((int)(sizeof products / sizeof products[0]));
         json_t *price_text = json_string(products[p][2]);
-        int64_t price = crmp_cents(price_text);
+        int64_t price = crm_util_cents(price_text);
         json_decref(price_text);
         char close[11], closed_at[21];
         int64_t when = d->today + (int64_t)(below(180) - 60) * 86400;
         date_at(when, close);
         json_t *lines = json_pack("[{s:I,s:s,s:i,s:o}]", "product", (json_int_t)d->product_ids[p],
                                   "name", products[p][0], "quantity", qty, "price",
-                                  crmp_money(price));
+                                  crm_util_money(price));
         json_int_t contact = (json_int_t)d->contacts[below(N_CONTACTS)];
         const char *currency = PICK(currencies);
         json_t *f = json_pack("{s:s++,s:I,s:I,s:s,s:o,s:s,s:s,s:o}", "name",
                               cultures[d->company_culture[company]].company[0], " — ",
                               products[p][0], "company", (json_int_t)d->companies[company],
                               "contact", contact, "stage", stage->name, "amount",
-                              crmp_money(price * qty), "currency", currency, "close_date", close,
+                              crm_util_money(price * qty), "currency", currency, "close_date", close,
                               "lines", lines);
         if (crmp_stage_closed(stage)) { /* closed in the last 60 days */
-            crmp_datetime(d->today - (int64_t)below(60) * 86400, closed_at);
+            crm_util_datetime(d->today - (int64_t)below(60) * 86400, closed_at);
             json_object_set_new(f, "closed_at", json_string(closed_at));
             if (!crmp_stage_won(stage))
                 json_object_set_new(f, "lost_reason", json_string(below(2) ? "price" : "timing"));
@@ -337,7 +337,7 @@ static int demo_activities_and_tasks(struct demo *d)
     for (int i = 0; i < N_ACTIVITIES && rc == CRM_OK; i++) {
         int on_deal = below(2);
         char at[21];
-        crmp_datetime(d->today - (int64_t)below(90 * 24) * 3600, at);
+        crm_util_datetime(d->today - (int64_t)below(90 * 24) * 3600, at);
         int a = below((int)(sizeof activity_subjects / sizeof activity_subjects[0]));
         json_int_t related = on_deal ? d->deals[below(N_DEALS)] : d->contacts[below(N_CONTACTS)];
         int minutes = 5 + below(60);
@@ -377,7 +377,7 @@ static int demo_tickets(struct demo *d)
                               "status", status, "contact", (json_int_t)d->contacts[contact]);
         if (strcmp(status, "resolved") == 0 || strcmp(status, "closed") == 0) {
             char resolved[21];
-            crmp_datetime(d->today - (int64_t)below(30 * 24) * 3600, resolved);
+            crm_util_datetime(d->today - (int64_t)below(30 * 24) * 3600, resolved);
             json_object_set_new(f, "resolved_at", json_string(resolved));
             json_object_set_new(f, "satisfaction", json_integer(1 + below(5)));
         }
@@ -442,7 +442,7 @@ static int demo(crm_ctx *ctx, void *udata)
     d.ctx = ctx;
     seed = 20240601; /* fixed: the same demo every time */
     const char *today = crmp_host->setting(crmp_self, "demo.today");
-    d.today = today ? crmp_time(today) : -1;
+    d.today = today ? crm_util_time(today) : -1;
     if (d.today < 0) d.today = crmp_host->now() / 86400 * 86400;
     d.today += 12 * 3600;
     if ((rc = demo_companies(&d)) != CRM_OK || (rc = demo_contacts(&d)) != CRM_OK ||

@@ -18,8 +18,6 @@
  */
 #include "crm_int.h"
 
-#include <crm_util.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +50,7 @@ static int report_now(crm_req *req, int64_t *now)
     const char *today = crmp_host->req_query(req, "today");
     *now = crmp_host->now();
     if (!today) return CRM_OK;
-    int64_t t = crmp_time(today);
+    int64_t t = crm_util_time(today);
     if (strlen(today) != 10 || t < 0)
         return crmp_host->error_set(CRM_EINVALID, "today", "today must be a date YYYY-MM-DD");
     *now = t + 12 * 3600;
@@ -76,11 +74,11 @@ static int sum_record(json_t *record, void *arg)
         const char *cur = json_string_value(json_object_get(record, "currency"));
         json_t *old = json_object_get(s->amounts, cur ? cur : "EUR");
         json_object_set_new(s->amounts, cur ? cur : "EUR",
-                            crmp_money(crmp_cents(old) + crmp_cents(json_object_get(record, "amount"))));
+                            crm_util_money(crm_util_cents(old) + crm_util_cents(json_object_get(record, "amount"))));
     }
     if (s->from) {
-        int64_t a = crmp_time(json_string_value(json_object_get(record, s->from)));
-        int64_t b = crmp_time(json_string_value(json_object_get(record, s->to)));
+        int64_t a = crm_util_time(json_string_value(json_object_get(record, s->from)));
+        int64_t b = crm_util_time(json_string_value(json_object_get(record, s->to)));
         if (a < 0 || b < 0 || b < a) return CRM_OK; /* incomplete or imported: not counted */
         s->total += (double)(b - a) / s->unit;
     }
@@ -285,7 +283,7 @@ static int dashboard(crm_req *req, int64_t now, json_t **out)
     crm_ctx *ctx = crmp_host->req_ctx(req);
     json_int_t me = (json_int_t)crmp_host->ctx_user(ctx);
     char today[11], day_start[21], month[3][24];
-    crmp_datetime(now, day_start);
+    crm_util_datetime(now, day_start);
     snprintf(today, sizeof today, "%.10s", day_start);
     snprintf(day_start + 10, sizeof day_start - 10, "T00:00:00Z");
     month_start(now, 0, month[0]);

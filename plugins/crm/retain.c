@@ -761,14 +761,14 @@ static int message_deliver(crm_ctx *ctx, crm_event *ev, void *udata)
     int sent = smtp_send(msg, id, &error);
     int64_t now = H->now();
     if (sent == CRM_OK) {
-        crmp_datetime(now, at);
+        crm_util_datetime(now, at);
         patch = json_pack("{s:s,s:s,s:i,s:n,s:n}", "status", "sent", "sent_at", at, "attempts",
                           attempts, "error", "next_attempt_at");
     } else {
         const char *why = error ? error : "unknown error";
         patch = json_pack("{s:s,s:i}", "status", "failed", "attempts", attempts);
         if (attempts < max_attempts) {
-            crmp_datetime(now + retry_delay(attempts), at);
+            crm_util_datetime(now + retry_delay(attempts), at);
             json_object_set_new(patch, "next_attempt_at", json_string(at));
             json_object_set_new(patch, "error", json_string(why));
         } else {
@@ -814,7 +814,7 @@ static int mail_retry(crm_ctx *ctx, const crm_firing *firing, void *udata)
     (void)udata;
     char due[21];
     struct retry_sweep sw = {ctx, 0};
-    crmp_datetime(H->firing_due(firing), due);
+    crm_util_datetime(H->firing_due(firing), due);
     json_t *filter = json_pack("{s:s,s:s,s:s,s:i}", "status", "failed", "next_attempt_at__lte", due,
                                "sort", "next_attempt_at", "limit", 200);
     int rc = crmp_each(ctx, "crm.message", filter, requeue_one, &sw);

@@ -133,7 +133,7 @@ static int deal_before(crm_ctx *ctx, crm_event *ev, void *udata)
                                     "stage \"%s\" is not in pipeline.stages (%s...)",
                                     json_is_string(stage_value) ? json_string_value(stage_value) : "?",
                                     stages[0].name);
-    if (crmp_cents(json_object_get(deal, "amount")) < 0)
+    if (crm_util_cents(json_object_get(deal, "amount")) < 0)
         return crmp_host->error_set(CRM_EINVALID, "amount", "amount must not be negative");
     json_t *probability = json_object_get(deal, "probability");
     if (probability && !json_is_null(probability) &&
@@ -145,7 +145,7 @@ static int deal_before(crm_ctx *ctx, crm_event *ev, void *udata)
             json_object_set_new(deal, "probability", json_integer(stage->probability));
         if (crmp_stage_closed(stage)) {
             char now[21];
-            crmp_datetime(crmp_host->now(), now);
+            crm_util_datetime(crmp_host->now(), now);
             if (!json_is_string(json_object_get(deal, "closed_at")) || !changed(ev, "closed_at"))
                 json_object_set_new(deal, "closed_at", json_string(now));
         } else {
@@ -174,7 +174,7 @@ static int query_int(crm_req *req, const char *key, long min, long max, long dfl
 static int query_date(crm_req *req, const char *key, const char **out)
 {
     *out = crmp_host->req_query(req, key);
-    if (*out && (strlen(*out) != 10 || crmp_time(*out) < 0))
+    if (*out && (strlen(*out) != 10 || crm_util_time(*out) < 0))
         return crmp_host->error_set(CRM_EINVALID, key, "%s must be a date YYYY-MM-DD", key);
     return CRM_OK;
 }
@@ -184,7 +184,7 @@ static void add_amount(json_t *totals, const char *currency, int64_t cents)
 {
     if (!currency) currency = "EUR";
     json_t *old = json_object_get(totals, currency);
-    json_object_set_new(totals, currency, crmp_money(crmp_cents(old) + cents));
+    json_object_set_new(totals, currency, crm_util_money(crm_util_cents(old) + cents));
 }
 
 /* ---- GET /board ---- */
@@ -198,7 +198,7 @@ static int sum_stage(json_t *deal, void *arg)
 {
     struct stage_sum *sum = arg;
     add_amount(sum->totals, json_string_value(json_object_get(deal, "currency")),
-               crmp_cents(json_object_get(deal, "amount")));
+               crm_util_cents(json_object_get(deal, "amount")));
     sum->count++;
     return CRM_OK;
 }
@@ -271,7 +271,7 @@ static int forecast_deal(json_t *deal, void *arg)
     }
     json_t *p = json_object_get(deal, "probability");
     int64_t probability = json_is_integer(p) ? json_integer_value(p) : stage->probability;
-    int64_t cents = crmp_cents(json_object_get(deal, "amount"));
+    int64_t cents = crm_util_cents(json_object_get(deal, "amount"));
     const char *currency = json_string_value(json_object_get(deal, "currency"));
     json_object_set_new(group, "count",
                         json_integer(json_integer_value(json_object_get(group, "count")) + 1));
@@ -322,9 +322,9 @@ static int forecast_route(crm_req *req, void *udata)
         const char *cur;
         json_t *v;
         json_object_foreach(json_object_get(group, "amount"), cur, v)
-            add_amount(json_object_get(total, "amount"), cur, crmp_cents(v));
+            add_amount(json_object_get(total, "amount"), cur, crm_util_cents(v));
         json_object_foreach(json_object_get(group, "weighted"), cur, v)
-            add_amount(json_object_get(total, "weighted"), cur, crmp_cents(v));
+            add_amount(json_object_get(total, "weighted"), cur, crm_util_cents(v));
     }
     rc = crmp_host->reply_json(req, 200, json_pack("{s:s,s:O,s:o}", "by", f.by_owner ? "owner" : "month",
                                                    "data", rows, "total", total));

@@ -172,7 +172,7 @@ static int escalate_one(json_t *ticket, void *arg)
     int64_t id = (int64_t)json_integer_value(json_object_get(ticket, "id"));
     char at[21], subject[160];
     int rc;
-    crmp_datetime(sw->now, at);
+    crm_util_datetime(sw->now, at);
     json_t *patch = json_pack("{s:b,s:s}", "escalated", 1, "escalated_at", at);
     if (sw->manager) json_object_set_new(patch, "assignee", json_integer(sw->manager));
     rc = H->record_update(ctx, "crm.ticket", id, patch, NULL);
@@ -197,7 +197,7 @@ static int sla_sweep(crm_ctx *ctx, int64_t now, int *count)
 {
     char at[21];
     struct sweep sw = {.ctx = ctx, .now = now, .manager = crmp_setting_user(ctx, "sla.manager")};
-    crmp_datetime(now, at);
+    crm_util_datetime(now, at);
     json_t *filter = json_pack("{s:s,s:b,s:s,s:s}", "status__in", "new,open,pending",
                                "escalated", 0, "sla_due__lt", at, "sort", "sla_due");
     json_object_set_new(filter, "limit", json_integer(200));
@@ -227,7 +227,7 @@ static int sla_run_route(crm_req *req, void *udata)
         return H->error_set(CRM_EINVALID, NULL, "the body must be a JSON object");
     json_t *at = json_object_get(body, "now");
     if (at) {
-        now = json_is_string(at) ? crmp_time(json_string_value(at)) : -1;
+        now = json_is_string(at) ? crm_util_time(json_string_value(at)) : -1;
         if (now < 0)
             return H->error_set(CRM_EINVALID, "now", "now must be a datetime YYYY-MM-DDTHH:MM:SSZ");
     }

@@ -60,7 +60,7 @@ static const char *str(json_t *record, const char *field)
 static int64_t id_of(json_t *record, const char *field)
 {
     int64_t id = 0;
-    return hotelp_json_id(json_object_get(record, field), &id) ? id : 0;
+    return crm_util_json_id(json_object_get(record, field), &id) ? id : 0;
 }
 
 /* ---- Rates ---- */
@@ -77,7 +77,7 @@ static int apply_rate(json_t *rate, void *arg)
     struct rate_walk *w = arg;
     int32_t from = hotelp_day(str(rate, "starts")), to = hotelp_day(str(rate, "ends"));
     if (from == INT32_MIN || to == INT32_MIN) return CRM_OK;
-    int64_t cents = hotelp_cents(json_object_get(rate, "rate"));
+    int64_t cents = crm_util_cents(json_object_get(rate, "rate"));
     for (int32_t d = from < w->arrival ? w->arrival : from; d <= to && d < w->arrival + w->nights;
          d++)
         w->rates[d - w->arrival] = cents;
@@ -90,7 +90,7 @@ int hotelp_night_rates(crm_ctx *ctx, int64_t room_type, int32_t arrival, int nig
     char first[11], last[11];
     int rc = H->record_get(ctx, "hotel.room_type", room_type, &type);
     if (rc != CRM_OK) return rc;
-    int64_t base = hotelp_cents(json_object_get(type, "base_rate"));
+    int64_t base = crm_util_cents(json_object_get(type, "base_rate"));
     json_decref(type);
     for (int i = 0; i < nights; i++)
         rates[i] = base;
@@ -166,7 +166,7 @@ static int load_stay(crm_ctx *sys, void *arg)
     json_t *room_id = json_object_get(c->rec, "room");
     if (!room_id || json_is_null(room_id))
         return H->error_set(CRM_EINVALID, "room", "room is required (a hotel.room id)");
-    if (!hotelp_json_id(room_id, &s->room))
+    if (!crm_util_json_id(room_id, &s->room))
         return H->error_set(CRM_EINVALID, "room", "room must be a hotel.room id");
     if ((rc = H->record_get(sys, "hotel.room", s->room, &room)) != CRM_OK) {
         if (rc == CRM_ENOTFOUND)
@@ -216,7 +216,7 @@ static int check_companions(crm_ctx *sys, json_t *rec)
     json_array_foreach(list, i, v)
     {
         int64_t id;
-        if (!hotelp_json_id(v, &id))
+        if (!crm_util_json_id(v, &id))
             return H->error_set(CRM_EINVALID, "companions",
                                 "companions[%zu] must be a hotel.guest id", i);
         int rc = H->record_get(sys, "hotel.guest", id, &g);
@@ -246,8 +246,8 @@ static void set_price(json_t *rec, const struct stay *s)
 {
     int64_t avg = (s->total + s->nights / 2) / s->nights;
     json_object_set_new(rec, "nights", json_integer(s->nights));
-    json_object_set_new(rec, "room_total", hotelp_money(s->total));
-    json_object_set_new(rec, "rate", hotelp_money(avg));
+    json_object_set_new(rec, "room_total", crm_util_money(s->total));
+    json_object_set_new(rec, "rate", crm_util_money(avg));
     json_object_set_new(rec, "currency", json_string(s->currency));
     json_object_set_new(rec, "adults", json_integer(s->adults));
     json_object_set_new(rec, "children", json_integer(s->children));
@@ -296,7 +296,7 @@ static int write_nights(crm_ctx *sys, void *arg)
         snprintf(key, sizeof key, "%lld:%s", (long long)s->room, date);
         json_t *night = json_pack("{s:s,s:I,s:s,s:I,s:o}", "key", key, "room", (json_int_t)s->room,
                                   "date", date, "reservation", (json_int_t)j->reservation, "rate",
-                                  hotelp_money(s->rates[i]));
+                                  crm_util_money(s->rates[i]));
         rc = H->record_create(sys, "hotel.night", night, NULL);
         json_decref(night);
         if (rc == CRM_ECONFLICT) rc = night_conflict(sys, j->caller, key, s->number, date);
@@ -379,7 +379,7 @@ static bool differs(json_t *rec, json_t *old, const char *field)
 {
     json_t *a = json_object_get(rec, field), *b = json_object_get(old, field);
     int64_t x, y;
-    if (hotelp_json_id(a, &x) && hotelp_json_id(b, &y)) return x != y;
+    if (crm_util_json_id(a, &x) && crm_util_json_id(b, &y)) return x != y;
     return !json_equal(a ? a : json_null(), b ? b : json_null());
 }
 
@@ -569,10 +569,10 @@ static int availability_route(crm_req *req, void *udata)
         return H->error_set(CRM_EINVALID, "departure", "a stay is at most %d nights",
                             HOTELP_MAX_NIGHTS);
     const char *g = H->req_query(req, "guests");
-    if (g && (!hotelp_parse_id(g, &guests) || guests > 1000))
+    if (g && (!crm_util_parse_id(g, &guests) || guests > 1000))
         return H->error_set(CRM_EINVALID, "guests", "guests must be a whole number from 1 to 1000");
     const char *t = H->req_query(req, "room_type");
-    if (t && !hotelp_parse_id(t, &only_type))
+    if (t && !crm_util_parse_id(t, &only_type))
         return H->error_set(CRM_EINVALID, "room_type", "room_type must be a hotel.room_type id");
     int nights = (int)(departure - arrival);
 
@@ -628,7 +628,7 @@ reply:
             char date[11];
             hotelp_date(arrival + n, date);
             json_array_append_new(
-                nightly, json_pack("{s:s,s:o}", "date", date, "rate", hotelp_money(o->rates[n])));
+                nightly, json_pack("{s:s,s:o}", "date", date, "rate", crm_util_money(o->rates[n])));
             total += o->rates[n];
         }
         json_array_append_new(
@@ -638,7 +638,7 @@ reply:
                       "name", json_object_get(o->type, "name"), "capacity",
                       json_object_get(o->type, "capacity"), "currency",
                       json_object_get(o->type, "currency"), "nightly", nightly, "total",
-                      hotelp_money(total), "rate", hotelp_money((total + nights / 2) / nights),
+                      crm_util_money(total), "rate", crm_util_money((total + nights / 2) / nights),
                       "available", (json_int_t)json_array_size(o->rooms), "rooms", o->rooms));
     }
     rc = H->reply_json(req, 200, out);
@@ -821,20 +821,20 @@ static int book(crm_ctx *ctx, void *arg)
         rc = H->error_set(CRM_EINVALID, "guest",
                           "guest is required: a hotel.guest id or a new guest {name, email, ...}");
         goto done;
-    } else if (!hotelp_json_id(g, &guest)) {
+    } else if (!crm_util_json_id(g, &guest)) {
         rc = H->error_set(CRM_EINVALID, "guest",
                           "guest must be a hotel.guest id or a new guest {name, email, ...}");
         goto done;
     }
     json_t *r = json_object_get(body, "room"), *rt = json_object_get(body, "room_type");
     if (r && !json_is_null(r)) {
-        if (!hotelp_json_id(r, &room)) {
+        if (!crm_util_json_id(r, &room)) {
             rc = H->error_set(CRM_EINVALID, "room", "room must be a hotel.room id");
             goto done;
         }
     } else if (rt && !json_is_null(rt)) {
         json_t *type = NULL;
-        if (!hotelp_json_id(rt, &room_type)) {
+        if (!crm_util_json_id(rt, &room_type)) {
             rc = H->error_set(CRM_EINVALID, "room_type", "room_type must be a hotel.room_type id");
             goto done;
         }

@@ -284,7 +284,7 @@ static int make_hotel(struct demo *d)
         rc = make_id(d, "hotel.room_type",
                      json_pack("{s:s,s:s,s:i,s:o,s:s,s:o,s:s}", "code", room_types[i].code, "name",
                                room_types[i].name, "capacity", room_types[i].capacity,
-                               "base_rate", hotelp_money(room_types[i].base), "currency", "EUR",
+                               "base_rate", crm_util_money(room_types[i].base), "currency", "EUR",
                                "amenities", amenities ? amenities : json_array(), "description",
                                room_types[i].description),
                      &d->type_ids[i]);
@@ -304,7 +304,7 @@ static int make_hotel(struct demo *d)
                 rc = make(d, "hotel.rate",
                           json_pack("{s:I,s:o,s:o,s:o,s:s++}", "room_type",
                                     (json_int_t)d->type_ids[t], "starts", date_json(first), "ends",
-                                    date_json(last), "rate", hotelp_money(rate), "name",
+                                    date_json(last), "rate", crm_util_money(rate), "name",
                                     seasons[s].name, " ", year == ty ? "" : "(other year)"),
                           NULL);
                 if (rc == CRM_OK && d->n_rates < 64)
@@ -549,7 +549,7 @@ static int plan_charges(const plan_stay *s, const plan_guest *p, int32_t last_da
                   : services[sv].per == 3 ? s->adults
                                           : 1 + below(3);
         json_t *price = json_string(services[sv].price);
-        int64_t unit_price = hotelp_cents(price);
+        int64_t unit_price = crm_util_cents(price);
         json_decref(price);
         int32_t day = s->arrival + below(days);
         out[n++] = (plan_charge){sv, qty, 9 * 60 + below(13 * 60), day, unit_price * qty};
@@ -580,8 +580,8 @@ static int make_stay(struct demo *d, const plan_stay *s)
                           ended ? "checked_out" : begun ? "checked_in" : "booked");
     if (begun) {
         json_object_set_new(f, "checked_in_at", datetime(s->arrival, 14 * 60 + below(360)));
-        json_object_set_new(f, "charges_total", hotelp_money(charges));
-        json_object_set_new(f, "folio_total", hotelp_money(room_total + charges));
+        json_object_set_new(f, "charges_total", crm_util_money(charges));
+        json_object_set_new(f, "folio_total", crm_util_money(room_total + charges));
     }
     if (ended) {
         json_object_set_new(f, "checked_out_at", datetime(departure, 7 * 60 + below(270)));
@@ -592,10 +592,10 @@ static int make_stay(struct demo *d, const plan_stay *s)
     if (rc != CRM_OK) return rc;
     id = json_integer_value(json_object_get(stored, "id"));
     json_t *priced = json_object_get(stored, "room_total");
-    if (begun && json_is_string(priced) && hotelp_cents(priced) != room_total) {
+    if (begun && json_is_string(priced) && crm_util_cents(priced) != room_total) {
         /* booking.c priced it otherwise: its price makes the folio */
-        room_total = hotelp_cents(priced);
-        json_t *patch = json_pack("{s:o}", "folio_total", hotelp_money(room_total + charges));
+        room_total = crm_util_cents(priced);
+        json_t *patch = json_pack("{s:o}", "folio_total", crm_util_money(room_total + charges));
         rc = hotelp_host->record_update(d->ctx, "hotel.reservation", id, patch, NULL);
         json_decref(patch);
         d->n_fixed++;
@@ -609,7 +609,7 @@ static int make_stay(struct demo *d, const plan_stay *s)
                   json_pack("{s:I,s:I,s:i,s:o,s:o,s:o}", "reservation", (json_int_t)id,
                             "service", (json_int_t)d->service_ids[c->service], "quantity",
                             c->quantity, "unit_price", unit_price, "amount",
-                            hotelp_money(c->amount), "at", datetime(c->day, c->minute)),
+                            crm_util_money(c->amount), "at", datetime(c->day, c->minute)),
                   NULL);
         d->n_charges++;
     }
@@ -620,7 +620,7 @@ static int make_stay(struct demo *d, const plan_stay *s)
     char reason[128], first[11], last[11];
     hotelp_date(s->arrival, first);
     hotelp_date(departure, last);
-    json_t *folio = hotelp_money(room_total + charges);
+    json_t *folio = crm_util_money(room_total + charges);
     snprintf(reason, sizeof reason, "stay %s to %s: %d nights, folio %s", first, last,
              s->nights, json_string_value(folio));
     json_decref(folio);
@@ -678,7 +678,7 @@ static int settle_guest(json_t *record, void *arg)
 {
     struct demo *d = arg;
     int64_t id;
-    if (!hotelp_json_id(json_object_get(record, "id"), &id)) return CRM_OK;
+    if (!crm_util_json_id(json_object_get(record, "id"), &id)) return CRM_OK;
     int lo = 0, hi = N_GUESTS - 1; /* ids grow with g (created in order): a binary search */
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -716,7 +716,7 @@ static int demo(crm_ctx *ctx, void *udata)
     if (!today) d.today = (int32_t)(hotelp_host->now() / 86400);
     const char *rooms = hotelp_host->setting(hotelp_self, "demo.rooms");
     int64_t n_rooms = N_ROOMS;
-    if (rooms && (!hotelp_parse_id(rooms, &n_rooms) || n_rooms < 20 || n_rooms > MAX_ROOMS))
+    if (rooms && (!crm_util_parse_id(rooms, &n_rooms) || n_rooms < 20 || n_rooms > MAX_ROOMS))
         return hotelp_host->error_set(CRM_EINVALID, "demo.rooms",
                                       "demo.rooms must be a number of rooms from 20 to %d, not "
                                       "\"%s\"", MAX_ROOMS, rooms);

@@ -10,8 +10,6 @@
  */
 #include "hotel_int.h"
 
-#include <crm_util.h>
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,21 +55,11 @@ CRM_PLUGIN_EXPORT const crm_plugin_desc *crm_plugin_v1(void)
     return &descriptor; /* nothing else: crm checks the descriptor before calling init */
 }
 
-/* ---- Helpers every area may use (declared in hotel_int.h; sdk/crm_util.h does the work) ---- */
+/* ---- Helpers every area may use (declared in hotel_int.h) ---- */
 
 int hotelp_each(crm_ctx *ctx, const char *type, json_t *query, hotelp_each_fn fn, void *arg)
 {
     return crm_util_each(hotelp_host, ctx, type, query, fn, arg);
-}
-
-int64_t hotelp_cents(json_t *decimal)
-{
-    return crm_util_cents(decimal);
-}
-
-json_t *hotelp_money(int64_t cents)
-{
-    return crm_util_money(cents);
 }
 
 int32_t hotelp_day(const char *date)
@@ -87,16 +75,6 @@ void hotelp_date(int32_t day, char out[11])
     crm_util_datetime((int64_t)day * 86400, datetime);
     memcpy(out, datetime, 10);
     out[10] = 0;
-}
-
-int hotelp_parse_id(const char *text, int64_t *out)
-{
-    return crm_util_parse_id(text, out);
-}
-
-int hotelp_json_id(json_t *value, int64_t *out)
-{
-    return crm_util_json_id(value, out);
 }
 
 int hotelp_id_param(crm_req *req, const char *name, int64_t *out)

@@ -26,6 +26,7 @@
 #define HOTELP_INT_H
 
 #include <crm.h>
+#include <crm_util.h> /* money, dates, ids, CSV: crm_util_* */
 
 extern const crm_host_api *hotelp_host; /* set first thing in init */
 extern crm_plugin *hotelp_self;
@@ -49,17 +50,10 @@ typedef int (*hotelp_each_fn)(json_t *record, void *arg);
 /* Walk every record of `type` matching `query` (list parameters as in
  * host->record_find; borrowed, may be NULL) page by page along the cursor. */
 int hotelp_each(crm_ctx *ctx, const char *type, json_t *query, hotelp_each_fn fn, void *arg);
-/* A decimal field's value ("1234.50", a number, or null) in cents; 0 when absent. */
-int64_t hotelp_cents(json_t *decimal);
-/* Cents as a new JSON string "1234.50". */
-json_t *hotelp_money(int64_t cents);
 /* "YYYY-MM-DD" as a day number (days since 1970-01-01), or INT32_MIN when not a valid date. */
 int32_t hotelp_day(const char *date);
 /* A day number as "YYYY-MM-DD" into out[11]. */
 void hotelp_date(int32_t day, char out[11]);
-/* A record id from text or JSON (a positive integer): 1, or 0 when it is not one. */
-int hotelp_parse_id(const char *text, int64_t *out);
-int hotelp_json_id(json_t *value, int64_t *out);
 /* The route's placeholder `name` as a record id; CRM_EINVALID naming it otherwise. */
 int hotelp_id_param(crm_req *req, const char *name, int64_t *out);
 

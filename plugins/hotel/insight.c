@@ -20,8 +20,6 @@
  */
 #include "hotel_int.h"
 
-#include <crm_util.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +112,7 @@ static int no_memory(void)
 static int64_t field_id(json_t *record, const char *field)
 {
     int64_t id = 0;
-    return hotelp_json_id(json_object_get(record, field), &id) ? id : 0;
+    return crm_util_json_id(json_object_get(record, field), &id) ? id : 0;
 }
 
 static int32_t field_day(json_t *record, const char *field)
@@ -161,7 +159,7 @@ static int param_limit(crm_req *req, int *limit)
     const char *text = hotelp_host->req_query(req, "limit");
     int64_t n = DEFAULT_LIMIT;
     *limit = DEFAULT_LIMIT;
-    if (text && (!hotelp_parse_id(text, &n) || n > MAX_LIMIT))
+    if (text && (!crm_util_parse_id(text, &n) || n > MAX_LIMIT))
         return hotelp_host->error_set(CRM_EINVALID, "limit",
                                       "limit must be an integer from 1 to %d", MAX_LIMIT);
     *limit = (int)n;
@@ -262,9 +260,9 @@ static int category_index(const char *category)
 static int64_t spend_of(json_t *reservation)
 {
     json_t *folio = json_object_get(reservation, "folio_total");
-    if (json_is_string(folio) || json_is_number(folio)) return hotelp_cents(folio);
-    return hotelp_cents(json_object_get(reservation, "room_total")) +
-           hotelp_cents(json_object_get(reservation, "charges_total"));
+    if (json_is_string(folio) || json_is_number(folio)) return crm_util_cents(folio);
+    return crm_util_cents(json_object_get(reservation, "room_total")) +
+           crm_util_cents(json_object_get(reservation, "charges_total"));
 }
 
 static int is_visit(json_t *reservation) /* a stay that took place (or is under way) */
@@ -476,7 +474,7 @@ static int history_charge(json_t *record, void *arg)
     }
     json_int_t qty = json_integer_value(json_object_get(record, "quantity"));
     add_int(entry, "quantity", qty > 0 ? qty : 1);
-    add_int(entry, "amount", hotelp_cents(json_object_get(record, "amount")));
+    add_int(entry, "amount", crm_util_cents(json_object_get(record, "amount")));
     return CRM_OK;
 }
 
@@ -555,7 +553,7 @@ static int guest_history(crm_req *req, void *udata)
         json_t *entry;
         json_object_foreach(used, key, entry) {
             int64_t sid = 0;
-            hotelp_parse_id(key, &sid);
+            crm_util_parse_id(key, &sid);
             json_t *svc = catalogue_get(&services, sid);
             json_int_t qty = json_integer_value(json_object_get(entry, "quantity"));
             int64_t amount = json_integer_value(json_object_get(entry, "amount"));
@@ -564,7 +562,7 @@ static int guest_history(crm_req *req, void *udata)
                                 "code", json_object_get(svc, "code"), "name",
                                 json_object_get(svc, "name"), "category",
                                 json_object_get(svc, "category"), "quantity", qty, "amount",
-                                hotelp_money(amount)));
+                                crm_util_money(amount)));
             if (!is_visit(stay)) continue;
             json_t *total = json_object_get(used_by_service, key);
             if (!total) {
@@ -594,10 +592,10 @@ static int guest_history(crm_req *req, void *udata)
                             json_object_get(stay, "room"), "room_number",
                             json_object_get(room, "number"), "nights",
                             (json_int_t)n, "status", json_object_get(stay, "status"), "room_total",
-                            hotelp_money(hotelp_cents(json_object_get(stay, "room_total"))),
+                            crm_util_money(crm_util_cents(json_object_get(stay, "room_total"))),
                             "charges_total",
-                            hotelp_money(hotelp_cents(json_object_get(stay, "charges_total"))),
-                            "spend", hotelp_money(s), "services", list));
+                            crm_util_money(crm_util_cents(json_object_get(stay, "charges_total"))),
+                            "spend", crm_util_money(s), "services", list));
     }
     /* favourite services: used on the most stays, then the largest amount; the top three */
     favourites = json_array();
@@ -624,14 +622,14 @@ static int guest_history(crm_req *req, void *udata)
                       json_object_get(svc, "category"), "stays",
                       json_object_get(ranked[k], "stays"), "quantity",
                       json_object_get(ranked[k], "quantity"), "amount",
-                      hotelp_money(json_integer_value(json_object_get(ranked[k], "amount")))));
+                      crm_util_money(json_integer_value(json_object_get(ranked[k], "amount")))));
     }
     free(ranked);
     json_decref(used_by_service);
     json_t *out = json_pack("{s:s,s:I,s:O?,s:{s:i,s:I,s:o,s:i,s:s?,s:s?,s:O},s:o}", "report",
                             "guest-history", "guest", (json_int_t)id, "name",
                             json_object_get(guest, "name"), "totals", "visits", visits, "nights",
-                            (json_int_t)nights, "spend", hotelp_money(spend), "upcoming",
+                            (json_int_t)nights, "spend", crm_util_money(spend), "upcoming",
                             upcoming, "first_stay", first, "last_stay", last,
                             "favourite_services", favourites, "rows", rows);
     if (csv) { /* a spreadsheet cell per stay: "Breakfast x4; Parking (per night) x2" */
@@ -946,7 +944,7 @@ static int offers_best_time(crm_req *req, void *udata)
                             json_object_get(rec, "language"), "visits", s->visits,
                             "stays_in_month", s->stays[month - 1], "weight",
                             rounded(s->weight[month - 1]), "last_stay", last, "spend",
-                            hotelp_money(s->spend)));
+                            crm_util_money(s->spend)));
     }
     rc = reply(req,
                json_pack("{s:s,s:s,s:s,s:I,s:I,s:i,s:o}", "report", "offers-best-time", "month",
@@ -994,7 +992,7 @@ static int nightly_night(json_t *record, void *arg)
         return CRM_OK;
     }
     n->occupied[day - n->from]++;
-    n->revenue[day - n->from] += hotelp_cents(json_object_get(record, "rate"));
+    n->revenue[day - n->from] += crm_util_cents(json_object_get(record, "rate"));
     return CRM_OK;
 }
 
@@ -1023,7 +1021,7 @@ enum nightly_kind { OCCUPANCY, ADR, REVPAR };
 
 static json_t *ratio(int64_t num_cents, long den) /* money per unit, or null */
 {
-    return den > 0 ? hotelp_money((num_cents + den / 2) / den) : json_null();
+    return den > 0 ? crm_util_money((num_cents + den / 2) / den) : json_null();
 }
 
 static json_t *nightly_row(int kind, const char *period, long available, long occupied,
@@ -1036,7 +1034,7 @@ static json_t *nightly_row(int kind, const char *period, long available, long oc
                             available ? json_real(rounded(100.0 * occupied / available))
                                       : json_null());
     else
-        json_object_set_new(row, "revenue", hotelp_money(revenue));
+        json_object_set_new(row, "revenue", crm_util_money(revenue));
     if (kind == ADR) json_object_set_new(row, "adr", ratio(revenue, occupied));
     if (kind == REVPAR) json_object_set_new(row, "revpar", ratio(revenue, available));
     return row;
@@ -1134,7 +1132,7 @@ static int service_charge(json_t *record, void *arg)
     json_int_t qty = json_integer_value(json_object_get(record, "quantity"));
     b->charges[i]++;
     b->quantity[i] += qty > 0 ? qty : 1;
-    b->amount[i] += hotelp_cents(json_object_get(record, "amount"));
+    b->amount[i] += crm_util_cents(json_object_get(record, "amount"));
     return CRM_OK;
 }
 
@@ -1190,7 +1188,7 @@ static int report_revenue_by_service(crm_req *req, void *udata)
                             json_object_get(svc, "id"), "code", json_object_get(svc, "code"),
                             "name", json_object_get(svc, "name"), "category", categories[c],
                             "charges", (json_int_t)b.charges[best], "quantity",
-                            (json_int_t)b.quantity[best], "amount", hotelp_money(b.amount[best])));
+                            (json_int_t)b.quantity[best], "amount", crm_util_money(b.amount[best])));
         b.charges[best] = 0; /* taken */
     }
     json_t *cats = json_array();
@@ -1198,11 +1196,11 @@ static int report_revenue_by_service(crm_req *req, void *udata)
         if (category_charges[c])
             json_array_append_new(cats, json_pack("{s:s,s:I,s:o}", "category", categories[c],
                                                   "charges", (json_int_t)category_charges[c],
-                                                  "amount", hotelp_money(by_category[c])));
+                                                  "amount", crm_util_money(by_category[c])));
     rc = reply(req,
                json_pack("{s:s,s:s,s:s,s:I,s:o,s:o,s:o}", "report", "revenue-by-service", "from",
                          from_text, "to", to_text, "charges", (json_int_t)charges, "total",
-                         hotelp_money(total), "categories", cats, "rows", rows),
+                         crm_util_money(total), "categories", cats, "rows", rows),
                csv);
 done:
     catalogue_free(&b.services);

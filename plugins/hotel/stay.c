@@ -75,7 +75,7 @@ static const char *str(json_t *record, const char *field)
 static int64_t id_of(json_t *record, const char *field)
 {
     int64_t id = 0;
-    return hotelp_json_id(json_object_get(record, field), &id) ? id : 0;
+    return crm_util_json_id(json_object_get(record, field), &id) ? id : 0;
 }
 
 static json_t *now_datetime(void)
@@ -97,7 +97,7 @@ static bool is(const char *a, const char *b)
 
 static int sum_amount(json_t *charge, void *arg)
 {
-    *(int64_t *)arg += hotelp_cents(json_object_get(charge, "amount"));
+    *(int64_t *)arg += crm_util_cents(json_object_get(charge, "amount"));
     return CRM_OK;
 }
 
@@ -159,9 +159,9 @@ static int reservation_status_before(crm_ctx *ctx, crm_event *ev, void *udata)
     } else if (is(to, "checked_out")) {
         struct stay_ref r = {H->event_id(ev), NULL, 0};
         if ((rc = H->as_system(ctx, charges_sum, &r)) != CRM_OK) return rc;
-        int64_t room_total = hotelp_cents(json_object_get(rec, "room_total"));
-        json_object_set_new(rec, "charges_total", hotelp_money(r.cents));
-        json_object_set_new(rec, "folio_total", hotelp_money(room_total + r.cents));
+        int64_t room_total = crm_util_cents(json_object_get(rec, "room_total"));
+        json_object_set_new(rec, "charges_total", crm_util_money(r.cents));
+        json_object_set_new(rec, "folio_total", crm_util_money(room_total + r.cents));
         json_object_set_new(rec, "folio_closed", json_true());
         json_object_set_new(rec, "checked_out_at", now_datetime());
     } else if (is(to, "cancelled")) {
@@ -220,10 +220,10 @@ static int charge_before(crm_ctx *ctx, crm_event *ev, void *udata)
     bool system = H->ctx_user(ctx) == 0;
     struct stay_ref res = {0, NULL, 0}, svc = {0, NULL, 0};
     int rc = CRM_OK;
-    if (!hotelp_json_id(json_object_get(rec, "reservation"), &res.id))
+    if (!crm_util_json_id(json_object_get(rec, "reservation"), &res.id))
         return H->error_set(CRM_EINVALID, "reservation",
                             "reservation must be a hotel.reservation id");
-    if (!hotelp_json_id(json_object_get(rec, "service"), &svc.id))
+    if (!crm_util_json_id(json_object_get(rec, "service"), &svc.id))
         return H->error_set(CRM_EINVALID, "service", "service must be a hotel.service id");
     if (q && !json_is_null(q) &&
         (!json_is_integer(q) || json_integer_value(q) < 1 || json_integer_value(q) > 1000))
@@ -264,7 +264,7 @@ static int charge_before(crm_ctx *ctx, crm_event *ev, void *udata)
     if (!system || !amount || json_is_null(amount))
         json_object_set_new(
             rec, "amount",
-            hotelp_money(quantity * hotelp_cents(json_object_get(rec, "unit_price"))));
+            crm_util_money(quantity * crm_util_cents(json_object_get(rec, "unit_price"))));
     json_object_set_new(rec, "quantity", json_integer(quantity));
     if (!json_is_string(json_object_get(rec, "at"))) json_object_set_new(rec, "at", now_datetime());
 done:
@@ -279,7 +279,7 @@ static int charge_before_delete(crm_ctx *ctx, crm_event *ev, void *udata)
     (void)udata;
     struct stay_ref res = {0, NULL, 0};
     if (H->ctx_user(ctx) == 0) return CRM_OK;
-    if (!hotelp_json_id(json_object_get(H->event_old(ev), "reservation"), &res.id)) return CRM_OK;
+    if (!crm_util_json_id(json_object_get(H->event_old(ev), "reservation"), &res.id)) return CRM_OK;
     int rc = H->as_system(ctx, reservation_get_sys, &res);
     if (rc == CRM_OK && json_is_true(json_object_get(res.record, "folio_closed")))
         rc = H->error_set(CRM_ECONFLICT, "reservation",
@@ -372,7 +372,7 @@ static int charge(crm_ctx *ctx, void *arg)
         rc = H->error_set(CRM_EINVALID, "service", "service is required (a hotel.service id)");
         goto done;
     }
-    if (!hotelp_json_id(svc, &sid)) {
+    if (!crm_util_json_id(svc, &sid)) {
         rc = H->error_set(CRM_EINVALID, "service", "service must be a hotel.service id");
         goto done;
     }
@@ -418,7 +418,7 @@ static int folio_charge(json_t *charge, void *arg)
     if (sid && H->record_get(f->ctx, "hotel.service", sid, &svc) == CRM_OK)
         json_object_set(charge, "service_name", json_object_get(svc, "name"));
     json_decref(svc);
-    f->total += hotelp_cents(json_object_get(charge, "amount"));
+    f->total += crm_util_cents(json_object_get(charge, "amount"));
     json_array_append(f->charges, charge);
     return CRM_OK;
 }
@@ -446,14 +446,14 @@ static int folio_route(crm_req *req, void *udata)
     {
         json_object_del(n, "id");
     }
-    int64_t room_total = hotelp_cents(json_object_get(res, "room_total"));
+    int64_t room_total = crm_util_cents(json_object_get(res, "room_total"));
     json_t *out = json_pack(
         "{s:I,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:o,s:o,s:o,s:o,s:o}", "reservation", (json_int_t)id,
         "guest", json_object_get(res, "guest"), "room", json_object_get(res, "room"), "arrival",
         json_object_get(res, "arrival"), "departure", json_object_get(res, "departure"), "status",
         json_object_get(res, "status"), "currency", json_object_get(res, "currency"), "nights",
-        list, "charges", f.charges, "room_total", hotelp_money(room_total), "charges_total",
-        hotelp_money(f.total), "total", hotelp_money(room_total + f.total), "closed",
+        list, "charges", f.charges, "room_total", crm_util_money(room_total), "charges_total",
+        crm_util_money(f.total), "total", crm_util_money(room_total + f.total), "closed",
         json_boolean(json_is_true(json_object_get(res, "folio_closed"))));
     f.charges = NULL;
     rc = H->reply_json(req, 200, out);
@@ -558,9 +558,9 @@ static int lua_credit_points(crm_ctx *ctx, json_t *args, json_t **result, void *
     (void)udata;
     struct credit c = {0, 0, 0, "earn", NULL, 0, NULL};
     json_t *points = json_array_get(args, 2), *res = json_array_get(args, 1);
-    if (!hotelp_json_id(json_array_get(args, 0), &c.guest))
+    if (!crm_util_json_id(json_array_get(args, 0), &c.guest))
         return H->error_set(CRM_EINVALID, "guest", "credit_points: guest must be a hotel.guest id");
-    if (res && !json_is_null(res) && !hotelp_json_id(res, &c.reservation))
+    if (res && !json_is_null(res) && !crm_util_json_id(res, &c.reservation))
         return H->error_set(CRM_EINVALID, "reservation",
                             "credit_points: reservation must be a hotel.reservation id or nil");
     if (!json_is_integer(points) || json_integer_value(points) == 0 ||
@@ -586,7 +586,7 @@ static int lua_room_rate(crm_ctx *ctx, json_t *args, json_t **result, void *udat
     int64_t room_id, rate;
     json_t *room = NULL;
     int32_t day = hotelp_day(json_string_value(json_array_get(args, 1)));
-    if (!hotelp_json_id(json_array_get(args, 0), &room_id))
+    if (!crm_util_json_id(json_array_get(args, 0), &room_id))
         return H->error_set(CRM_EINVALID, "room", "room_rate: room must be a hotel.room id");
     if (day == INT32_MIN)
         return H->error_set(CRM_EINVALID, "date", "room_rate: date must be YYYY-MM-DD");
@@ -597,7 +597,7 @@ static int lua_room_rate(crm_ctx *ctx, json_t *args, json_t **result, void *udat
     }
     json_decref(room);
     if (rc != CRM_OK) return rc;
-    *result = hotelp_money(rate);
+    *result = crm_util_money(rate);
     return CRM_OK;
 }
 
