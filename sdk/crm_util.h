@@ -140,6 +140,21 @@ static inline int crm_util_json_id(json_t *value, int64_t *out)
     return json_is_string(value) && crm_util_parse_id(json_string_value(value), out);
 }
 
+/* ---- Deterministic random numbers (demo data) ---- */
+
+/*
+ * The next number of splitmix64 from `state` (any seed): a fixed seed gives the
+ * same sequence on every machine, so `crm demo` loads the same data every time.
+ * Not for secrets.
+ */
+static inline uint64_t crm_util_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 /* ---- CSV for reports ---- */
 
 /* A growing text; `failed` once an allocation failed (everything after is dropped). */

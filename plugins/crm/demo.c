@@ -32,12 +32,9 @@
 
 static uint64_t seed;
 
-static uint64_t next(void) /* splitmix64 */
+static uint64_t next(void)
 {
-    uint64_t z = (seed += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return crm_util_random(&seed);
 }
 
 static int below(int n) { return (int)(next() % (uint64_t)n); }
