@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import urllib.request
 
@@ -53,17 +52,10 @@ end
 
 
 def wrk(url, script, conns, env):
-    """wrk --latency with one thread per connection up to two (wrk needs threads <= conns)."""
-    cmd = ["wrk", "-t%d" % min(2, conns), "-c%d" % conns, "-d%ds" % hb.SECS, "-s", script,
-           "--latency", url]
-    out = hb.run(cmd, env=dict(os.environ, **env))
-    r = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
-    for p in ("50", "99"):
-        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, out, re.M)
-        r["p" + p] = float(m.group(1)) * hb.UNITS[m.group(2)]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if bad:
-        raise SystemExit("hotel-bench: %s answers: %s non-2xx" % (url, bad.group(1)))
+    """http_bench's wrk with --latency; a non-2xx answer stops the benchmark."""
+    r = hb.wrk(url, script, conns=conns, env=env, latency=True)
+    if r["bad"]:
+        raise SystemExit("hotel-bench: %s answered %d non-2xx" % (url, r["bad"]))
     return r
 
 
