@@ -223,18 +223,17 @@ bool crm_http__authenticate(crm_req *req)
 
 /*
  * Whether the request is an administrative change (A4): a route flagged so,
- * or an admin writing users or roles through /records, which would
- * otherwise be a way around the flagged routes (is_admin is a field of
- * core.user; deleting a role takes its grants from its users). Teams are
- * left out: a team record grants nothing, its members change through the
- * flagged /teams/{id}/members routes.
+ * or an admin's write to users or roles through any route taking a {type}
+ * (records, import, fields), which would otherwise be a way around the
+ * flagged routes (is_admin is a field of core.user; deleting a role takes
+ * its grants from its users). Teams are left out: a team record grants
+ * nothing, its members change through the flagged /teams/{id}/members routes.
  */
 static bool administrative_change(crm_req *req)
 {
     const char *type;
     if (req->handler->flags & CRM_ROUTE_REAUTH) return true;
     if (crm_http__method_safe(req->method) || !crm_principal_is_admin(req->who)) return false;
-    if (strncmp(req->route->pattern, "/api/v1/records/", 16) != 0) return false;
     type = crm_req_param(req, "type");
     return type && (strcmp(type, "core.user") == 0 || strcmp(type, "core.role") == 0);
 }

@@ -469,6 +469,12 @@ def test_admin_changes_need_recent_auth():
             if not path.startswith("/api/v1/records/") and "/password" not in path:
                 error(srv.request(method, path, body=body, token=plain), 403, "denied",
                       what="%s %s as non-admin" % (method, path))
+        # the same write through an import of core.user: no way around the guard
+        other = [int(p.split("/")[-1]) for m, p, b in routes if "records/core.user/" in p][0]
+        csv_admin = "id,is_admin\r\n%d,true\r\n" % other
+        error(srv.request("POST", "/api/v1/import/core.user?mode=all", raw=csv_admin,
+                          headers={"Content-Type": "text/csv"}), 403, "reauth_required",
+              what="import into core.user stale")
         r = error(srv.post(REAUTH, {"password": "not-the-password"}), 401, "invalid_credentials")
         error(srv.request(*routes[0][:2], body=routes[0][2]), 403, "reauth_required",
               what="still stale after a wrong password")
@@ -478,6 +484,8 @@ def test_admin_changes_need_recent_auth():
         for method, path, body in routes:
             r = srv.request(method, path, body=body)
             ok(r.status in (200, 201, 204), "%s %s after reauth: %r" % (method, path, r))
+        status(srv.request("POST", "/api/v1/import/core.user?mode=all", raw=csv_admin,
+                           headers={"Content-Type": "text/csv"}), 200, "import after reauth")
         # The same session, ten more minutes on: stale again.
         restart_at(srv, t0 + 22 * 60)
         error(srv.request(*routes[0][:2], body=routes[0][2]), 403, "reauth_required",
