@@ -140,6 +140,55 @@ static inline int crm_util_json_id(json_t *value, int64_t *out)
     return json_is_string(value) && crm_util_parse_id(json_string_value(value), out);
 }
 
+/* ---- Declaring types and roles from JSON text ---- */
+
+/* A type to declare: its name "<plugin>.<name>", label, and fields as JSON text (the
+ * shape of GET /api/v1/types/{type}'s "fields", so the source reads like the API). */
+typedef struct crm_util_type_spec {
+    const char *type, *label, *fields;
+} crm_util_type_spec;
+
+/* A default role: name, description and grants as JSON text
+ * ({"hotel.room": {"read":"all","create":"none",...}}, see host->role_declare). */
+typedef struct crm_util_role_spec {
+    const char *name, *description, *grants;
+} crm_util_role_spec;
+
+/* Declare `n` types with host->type_declare (init only); a typo in a spec's JSON is an
+ * error naming the type and the column. */
+static inline int crm_util_declare_types(const crm_host_api *host, crm_plugin *self,
+                                         const crm_util_type_spec *specs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_error_t jerr;
+        json_t *fields = json_loads(specs[i].fields, 0, &jerr);
+        if (!fields)
+            return host->error_set(CRM_EINTERNAL, NULL, "%s: field specs: %s (column %d)",
+                                   specs[i].type, jerr.text, jerr.column);
+        int rc = host->type_declare(self, specs[i].type, specs[i].label, fields);
+        json_decref(fields);
+        if (rc != CRM_OK) return rc;
+    }
+    return CRM_OK;
+}
+
+/* Declare `n` default roles with host->role_declare (init only). */
+static inline int crm_util_declare_roles(const crm_host_api *host, crm_plugin *self,
+                                         const crm_util_role_spec *specs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_error_t jerr;
+        json_t *grants = json_loads(specs[i].grants, 0, &jerr);
+        if (!grants)
+            return host->error_set(CRM_EINTERNAL, NULL, "role %s: grants: %s (column %d)",
+                                   specs[i].name, jerr.text, jerr.column);
+        int rc = host->role_declare(self, specs[i].name, specs[i].description, grants);
+        json_decref(grants);
+        if (rc != CRM_OK) return rc;
+    }
+    return CRM_OK;
+}
+
 /* ---- Deterministic random numbers (demo data) ---- */
 
 /*

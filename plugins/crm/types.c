@@ -19,11 +19,7 @@
     "{\"name\":\"related_type\",\"kind\":\"text\",\"max_length\":64,\"indexed\":true},"  \
     "{\"name\":\"related_id\",\"kind\":\"int\",\"indexed\":true}"
 
-static const struct type_spec {
-    const char *type;
-    const char *label;
-    const char *fields; /* a JSON array of field specs */
-} types[] = {
+static const crm_util_type_spec types[] = {
     {"crm.company", "Company",
      "[{\"name\":\"name\",\"kind\":\"text\",\"required\":true,\"searchable\":true,"
      "  \"indexed\":true,\"max_length\":200},"
@@ -225,11 +221,7 @@ static const struct type_spec {
 #define RW(r, c, u, d) "{\"read\":\"" r "\",\"create\":\"" c "\",\"update\":\"" u "\",\"delete\":\"" d "\"}"
 #define READ_ONLY RW("all", "none", "none", "none")
 
-static const struct role_spec {
-    const char *name;
-    const char *description;
-    const char *grants;
-} roles[] = {
+static const crm_util_role_spec roles[] = {
     {"sales rep", "works their own leads, deals, activities and tasks",
      "{\"core.user\":" READ_ONLY ","
      " \"crm.company\":" RW("all", "own", "own", "none") ","
@@ -279,52 +271,28 @@ static const struct role_spec {
      " \"crm.email_template\":" RW("all", "all", "all", "all") ","
      " \"crm.message\":" RW("all", "all", "all", "none") ","
      " \"crm.activity\":" RW("all", "own", "own", "own") "}"},
-    {"read-only", "reads every crm record, changes nothing", NULL /* built below */},
 };
 
-static int declare_types(void)
+/* read-only: every type of the plugin, and the users they name (built from the list). */
+static int declare_read_only(void)
 {
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        json_error_t jerr;
-        json_t *fields = json_loads(types[i].fields, 0, &jerr);
-        if (!fields) /* a typo in this file: say where */
-            return crmp_host->error_set(CRM_EINTERNAL, NULL, "%s: field specs: %s (column %d)",
-                                        types[i].type, jerr.text, jerr.column);
-        int rc = crmp_host->type_declare(crmp_self, types[i].type, types[i].label, fields);
-        json_decref(fields);
-        if (rc != CRM_OK) return rc;
-    }
-    return CRM_OK;
-}
-
-static int declare_roles(void)
-{
-    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
-        json_t *grants;
-        if (roles[i].grants) {
-            json_error_t jerr;
-            grants = json_loads(roles[i].grants, 0, &jerr);
-            if (!grants)
-                return crmp_host->error_set(CRM_EINTERNAL, NULL, "role %s: grants: %s",
-                                            roles[i].name, jerr.text);
-        } else { /* read-only: every type of the plugin, and the users they name */
-            grants = json_pack("{s:{s:s,s:s,s:s,s:s}}", "core.user", "read", "all", "create",
-                               "none", "update", "none", "delete", "none");
-            for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
-                json_object_set_new(grants, types[t].type,
-                                    json_pack("{s:s,s:s,s:s,s:s}", "read", "all", "create",
-                                              "none", "update", "none", "delete", "none"));
-        }
-        int rc = crmp_host->role_declare(crmp_self, roles[i].name, roles[i].description, grants);
-        json_decref(grants);
-        if (rc != CRM_OK) return rc;
-    }
-    return CRM_OK;
+    json_t *read = json_pack("{s:s,s:s,s:s,s:s}", "read", "all", "create", "none", "update",
+                             "none", "delete", "none");
+    json_t *grants = json_pack("{s:O}", "core.user", read);
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        json_object_set(grants, types[t].type, read);
+    int rc = crmp_host->role_declare(crmp_self, "read-only",
+                                     "reads every crm record, changes nothing", grants);
+    json_decref(grants);
+    json_decref(read);
+    return rc;
 }
 
 int crmp_types_init(void)
 {
-    int rc = declare_types();
-    if (rc == CRM_OK) rc = declare_roles();
+    int rc = crm_util_declare_types(crmp_host, crmp_self, types, sizeof types / sizeof types[0]);
+    if (rc == CRM_OK)
+        rc = crm_util_declare_roles(crmp_host, crmp_self, roles, sizeof roles / sizeof roles[0]);
+    if (rc == CRM_OK) rc = declare_read_only();
     return rc;
 }

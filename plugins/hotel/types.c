@@ -13,11 +13,7 @@
 
 #define CURRENCIES "[\"EUR\",\"USD\",\"GBP\",\"CHF\",\"ILS\",\"CNY\",\"RUB\",\"JPY\",\"IRR\"]"
 
-static const struct type_spec {
-    const char *type;
-    const char *label;
-    const char *fields; /* a JSON array of field specs */
-} types[] = {
+static const crm_util_type_spec types[] = {
     {"hotel.room_type", "Room type",
      "[{\"name\":\"code\",\"kind\":\"text\",\"required\":true,\"unique\":true,\"max_length\":32},"
      " {\"name\":\"name\",\"kind\":\"text\",\"required\":true,\"searchable\":true,"
@@ -149,11 +145,7 @@ static const struct type_spec {
  * Default roles: {role, description, grants}. Admins change them through
  * /api/v1/roles/{id}/grants; a later start keeps their changes.
  */
-static const struct role_spec {
-    const char *name;
-    const char *description;
-    const char *grants;
-} roles[] = {
+static const crm_util_role_spec roles[] = {
     {"front desk", "books, checks guests in and out, charges services",
      "{\"core.user\":" READ_ONLY ","
      " \"crm.contact\":" RW("all", "all", "all", "none") ","
@@ -189,40 +181,12 @@ static const struct role_spec {
      " \"hotel.loyalty_entry\":" ALL "}"},
 };
 
-static int declare_types(void)
-{
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        json_error_t jerr;
-        json_t *fields = json_loads(types[i].fields, 0, &jerr);
-        if (!fields) /* a typo in this file: say where */
-            return hotelp_host->error_set(CRM_EINTERNAL, NULL, "%s: field specs: %s (column %d)",
-                                          types[i].type, jerr.text, jerr.column);
-        int rc = hotelp_host->type_declare(hotelp_self, types[i].type, types[i].label, fields);
-        json_decref(fields);
-        if (rc != CRM_OK) return rc;
-    }
-    return CRM_OK;
-}
-
-static int declare_roles(void)
-{
-    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
-        json_error_t jerr;
-        json_t *grants = json_loads(roles[i].grants, 0, &jerr);
-        if (!grants)
-            return hotelp_host->error_set(CRM_EINTERNAL, NULL, "role %s: grants: %s",
-                                          roles[i].name, jerr.text);
-        int rc = hotelp_host->role_declare(hotelp_self, roles[i].name, roles[i].description,
-                                           grants);
-        json_decref(grants);
-        if (rc != CRM_OK) return rc;
-    }
-    return CRM_OK;
-}
-
 int hotelp_types_init(void)
 {
-    int rc = declare_types();
-    if (rc == CRM_OK) rc = declare_roles();
+    int rc = crm_util_declare_types(hotelp_host, hotelp_self, types,
+                                    sizeof types / sizeof types[0]);
+    if (rc == CRM_OK)
+        rc = crm_util_declare_roles(hotelp_host, hotelp_self, roles,
+                                    sizeof roles / sizeof roles[0]);
     return rc;
 }
