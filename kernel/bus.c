@@ -31,6 +31,7 @@
  * event waits for the timeout.
  */
 #include "bus.h"
+#include "jtext.h"
 #include "perm.h"
 
 #include <pthread.h>
@@ -374,13 +375,8 @@ int crm_bus_append(crm_ctx *ctx, crm_event *ev)
     if (ev->old) json_object_set(doc, "old", ev->old);
     if (ev->changed) json_object_set(doc, "changed", ev->changed);
     if (ev->payload) json_object_set(doc, "payload", ev->payload);
-    payload = json_dumps(doc, JSON_COMPACT);
+    payload = crm_jtext_dumps(doc, CRM_JTEXT_EXACT, NULL);
     json_decref(doc);
-    if (!payload) {
-        rc = crm_error_set(CRM_EINVALID, NULL, "event \"%s\": payload cannot be encoded as JSON",
-                           ev->topic);
-        goto done;
-    }
     crm_time_format(crm_now(), at);
 
     rc = crm_stmt_prepare(

@@ -64,6 +64,7 @@
  *     request is authenticated again and its handler runs again.
  */
 #include "http_int.h"
+#include "jtext.h"
 
 #include "auth.h"
 #include "bus.h"
@@ -339,12 +340,10 @@ int crm_req_reply_json(crm_req *req, int status, json_t *body)
 
     if (!body)
         return crm_error_set(CRM_EINTERNAL, NULL, "reply with no JSON body (out of memory?)");
-    /* 15 significant digits: a computed 69.49 prints as 69.49, not 69.489999999999995
-       (Jansson's default is 17, the round-trip precision of a double). */
-    text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    size_t len;
+    text = crm_jtext_dumps(body, CRM_JTEXT_REPLY, &len);
     json_decref(body);
-    if (!text) return crm_error_set(CRM_EINTERNAL, NULL, "cannot encode the JSON reply");
-    return crm_req_reply_json_text(req, status, text, strlen(text));
+    return crm_req_reply_json_text(req, status, text, len);
 }
 
 int crm_req_reply_json_text(crm_req *req, int status, char *text, size_t len)

@@ -9,6 +9,7 @@
  * so a page costs the same at row 10 and at row 1,000,000 (given an index).
  */
 #include "record.h"
+#include "jtext.h"
 
 #include "perm.h"
 
@@ -464,7 +465,7 @@ static int find(crm_ctx *ctx, const char *type, const crm_query *q, json_t **out
     char *cursor = rows > q->limit && last ? make_cursor(keys, desc, nkeys, last) : NULL;
     if (text) {
         crm_buf_puts(text, "],\"next\":");
-        if (cursor) crm_record__put_json_string(text, cursor, strlen(cursor));
+        if (cursor) crm_jtext_string(text, cursor, strlen(cursor), false);
         else crm_buf_puts(text, "null");
         crm_buf_putc(text, '}');
     } else {

@@ -7,6 +7,7 @@
  * Anything failing rolls all of it back: nothing is ever half written.
  */
 #include "record.h"
+#include "jtext.h"
 
 #include "bus.h"
 #include "perm.h"
@@ -157,86 +158,6 @@ struct crm_row_plan {
 };
 
 /* Room for `n` more bytes (and the NUL) in `b`, written by hand after it. */
-static inline char *reserve(crm_buf *b, size_t n)
-{
-    if (b->cap - b->len < n + 1 || !b->ptr) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap - b->len < n + 1) cap *= 2;
-        b->ptr = crm_realloc(b->ptr, cap);
-        b->cap = cap;
-    }
-    return b->ptr + b->len;
-}
-
-/*
- * Append s as a JSON string, escaped as Jansson escapes it: '"', '\\' and
- * the C0 controls (\b \f \n \r \t by name, the rest as \u00XX); '/', DEL and
- * non-ASCII as they are. `check_utf8`: refuse (false, nothing written) text
- * that is not valid UTF-8, as json_stringn does.
- */
-static bool put_string(crm_buf *b, const char *s, size_t n, bool check_utf8)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    bool plain = true, ascii = true;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        plain &= c >= 0x20 && c != '"' && c != '\\';
-        ascii &= c < 0x80;
-    }
-    if (check_utf8 && !ascii && !crm_utf8_valid(s, n)) return false;
-    char *w = reserve(b, plain ? n + 2 : n * 6 + 2), *start = w;
-    *w++ = '"';
-    if (plain) {
-        memcpy(w, s, n);
-        w += n;
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)s[i];
-            if (c >= 0x20 && c != '"' && c != '\\') {
-                *w++ = (char)c;
-                continue;
-            }
-            *w++ = '\\';
-            switch (c) {
-            case '"': *w++ = '"'; break;
-            case '\\': *w++ = '\\'; break;
-            case '\b': *w++ = 'b'; break;
-            case '\f': *w++ = 'f'; break;
-            case '\n': *w++ = 'n'; break;
-            case '\r': *w++ = 'r'; break;
-            case '\t': *w++ = 't'; break;
-            default:
-                memcpy(w, "u00", 3);
-                w[3] = hex[c >> 4];
-                w[4] = hex[c & 15];
-                w += 5;
-            }
-        }
-    }
-    *w++ = '"';
-    b->len += (size_t)(w - start);
-    b->ptr[b->len] = '\0';
-    return true;
-}
-
-void crm_record__put_json_string(crm_buf *b, const char *s, size_t n)
-{
-    put_string(b, s, n, false);
-}
-
-static void put_int(crm_buf *b, int64_t v)
-{
-    char tmp[24], *p = tmp + sizeof tmp;
-    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do *--p = (char)('0' + mag % 10);
-    while ((mag /= 10));
-    if (v < 0) *--p = '-';
-    size_t n = (size_t)(tmp + sizeof tmp - p);
-    memcpy(reserve(b, n), p, n);
-    b->len += n;
-    b->ptr[b->len] = '\0';
-}
-
 crm_row_plan *crm_record__row_plan(crm_ctx *ctx, const crm_type *t, int n, bool redact,
                                    char *const *fields, int nfields)
 {
@@ -257,7 +178,7 @@ crm_row_plan *crm_record__row_plan(crm_ctx *ctx, const crm_type *t, int n, bool 
         c->is_int = !f && sys_is_int[i];
         c->key = plan->keys.len;
         crm_buf_putc(&plan->keys, ',');
-        put_string(&plan->keys, name, strlen(name), false);
+        crm_jtext_string(&plan->keys, name, strlen(name), false);
         crm_buf_putc(&plan->keys, ':');
         c->keylen = plan->keys.len - c->key;
     }
@@ -282,7 +203,7 @@ static bool put_value(crm_buf *b, const plan_col *c, crm_stmt *st)
     switch (kind) {
     case CRM_FIELD_INT:
     case CRM_FIELD_REF:
-        put_int(b, crm_stmt_column_int(st, c->col));
+        crm_jtext_int(b, crm_stmt_column_int(st, c->col));
         return true;
     case CRM_FIELD_BOOL:
         crm_buf_puts(b, crm_stmt_column_int(st, c->col) ? "true" : "false");
@@ -304,7 +225,7 @@ static bool put_value(crm_buf *b, const plan_col *c, crm_stmt *st)
             crm_buf_put(b, "null", 4);
             return true;
         }
-        return put_string(b, s, (size_t)crm_stmt_column_bytes(st, c->col), true);
+        return crm_jtext_string(b, s, (size_t)crm_stmt_column_bytes(st, c->col), true);
     }
     }
 }
@@ -319,30 +240,11 @@ void crm_record__put_field(crm_buf *b, const crm_field *f, crm_stmt *st, int col
     }
 }
 
-void crm_record__put_real(crm_buf *b, double v)
-{
-    /* Jansson's jsonp_dtostr: %.17g, ".0" when it reads as an integer, exponent without
-       '+' or leading zeros. */
-    char tmp[40], out[48];
-    size_t n = 0;
-    snprintf(tmp, sizeof tmp, "%.17g", v);
-    for (const char *p = tmp; *p; p++) {
-        out[n++] = *p;
-        if (*p == 'e') {
-            if (p[1] == '+') p++;
-            else if (p[1] == '-') out[n++] = *++p;
-            while (p[1] == '0' && p[2]) p++;
-        }
-    }
-    out[n] = 0;
-    if (!strpbrk(out, ".e")) memcpy(out + n, ".0", 3), n += 2;
-    crm_buf_put(b, out, n);
-}
 
 void crm_record__row_text(crm_buf *b, const crm_row_plan *plan, crm_stmt *st)
 {
     crm_buf_put(b, "{\"id\":", 6);
-    put_int(b, crm_stmt_column_int(st, COL_ID));
+    crm_jtext_int(b, crm_stmt_column_int(st, COL_ID));
     for (int i = 0; i < plan->ncols; i++) {
         const plan_col *c = &plan->cols[i];
         size_t mark = b->len;
@@ -700,17 +602,14 @@ static char *create_changes_text(const crm_type *t, json_t *stored)
         json_t *api = crm_field_stored_to_api(crm_type_field(t, key), v);
         if (!api) continue; /* as json_pack("[n,o]") would fail and leave the key out */
         if (n++) crm_buf_putc(&b, ',');
-        put_string(&b, key, strlen(key), false);
+        crm_jtext_string(&b, key, strlen(key), false);
         crm_buf_puts(&b, ":[null,");
         if (json_is_string(api)) {
-            put_string(&b, json_string_value(api), json_string_length(api), false);
+            crm_jtext_string(&b, json_string_value(api), json_string_length(api), false);
         } else if (json_is_integer(api)) {
-            put_int(&b, json_integer_value(api));
+            crm_jtext_int(&b, json_integer_value(api));
         } else {
-            char *text = json_dumps(api, JSON_COMPACT | JSON_ENCODE_ANY);
-            if (text) crm_buf_puts(&b, text);
-            else crm_buf_puts(&b, "null");
-            free(text);
+            crm_jtext_value(&b, api, CRM_JTEXT_EXACT);
         }
         crm_buf_putc(&b, ']');
         json_decref(api);

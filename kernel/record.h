@@ -154,10 +154,6 @@ void crm_record__row_plan_free(crm_row_plan *plan);
 void crm_record__row_text(crm_buf *b, const crm_row_plan *plan, crm_stmt *st);
 /* Append the value of field `f` at select-list column `col` as JSON text ("null" when absent). */
 void crm_record__put_field(crm_buf *b, const crm_field *f, crm_stmt *st, int col);
-/* Append a real number as json_dumps writes it. */
-void crm_record__put_real(crm_buf *b, double v);
-/* Append `s` (n bytes of UTF-8) as a JSON string, escaped as Jansson escapes it. */
-void crm_record__put_json_string(crm_buf *b, const char *s, size_t n);
 /*
  * Whether a live (not deleted) record `id` of `type` exists, with no
  * permission check: CRM_OK, or CRM_ENOTFOUND "no <what> with id N".

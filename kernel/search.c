@@ -7,6 +7,7 @@
 
 #include "perm.h"
 #include "record.h"
+#include "jtext.h"
 #include "store.h"
 
 #include <stdlib.h>
@@ -451,14 +452,14 @@ static int add_hit(crm_ctx *ctx, answer *a, const hit *x, bool *found)
         type_plan *p = plan_of(ctx, a, t);
         crm_buf *b = a->text;
         crm_buf_puts(b, a->n++ ? ",{\"type\":" : "{\"type\":");
-        crm_record__put_json_string(b, t->name, strlen(t->name));
+        crm_jtext_string(b, t->name, strlen(t->name), false);
         crm_buf_printf(b, ",\"id\":%lld,\"title\":", (long long)x->id);
         if (p->title)
             crm_record__put_field(b, p->title, st, CRM_SYSTEM_COLUMNS + p->title->position);
         else
             crm_buf_puts(b, "null");
         crm_buf_puts(b, ",\"rank\":");
-        crm_record__put_real(b, x->rank);
+        crm_jtext_real(b, x->rank, CRM_JTEXT_EXACT);
         crm_buf_puts(b, ",\"record\":");
         crm_record__row_text(b, p->plan, st);
         crm_buf_putc(b, '}');

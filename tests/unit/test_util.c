@@ -1,6 +1,7 @@
 /* test_util.c — kernel/util.c: errors, buffers, clock, time formats, text, encoding. */
 #include "t.h"
 
+#include "../../kernel/jtext.h"
 #include "../../kernel/util.h"
 
 #include <pthread.h>
@@ -387,6 +388,65 @@ static void test_log_format(void)
     fclose(f);
 }
 
+/* The hand-written JSON writer says byte for byte what json_dumps says. */
+static void same_as_jansson(json_t *v, int precision)
+{
+    char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(precision));
+    size_t len = 0;
+    char *got = crm_jtext_dumps(v, precision, &len);
+    REQUIRE(want && got);
+    CHECK_STR(got, want);
+    CHECK_INT((int64_t)len, (int64_t)strlen(want));
+    free(want);
+    free(got);
+    json_decref(v);
+}
+
+static void test_jtext_matches_jansson(void)
+{
+    static const double reals[] = {0.0, -0.0, 1.0, -1.5, 69.49, 0.1, 1e20, 1e-7, 123456789012345678.0,
+                                   3.14159265358979, 1e300, -2.5e-300, 100.0, 1e15, 1e16, 5e-324};
+    for (int p = 15; p <= 17; p += 2)
+        for (size_t i = 0; i < sizeof reals / sizeof *reals; i++) same_as_jansson(json_real(reals[i]), p);
+    static const json_int_t ints[] = {0, 1, -1, 42, INT64_MAX, INT64_MIN, 1000000007};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) same_as_jansson(json_integer(ints[i]), 15);
+    /* Every escape: the C0 controls, quote, backslash, slash, DEL, non-ASCII. */
+    char all[128];
+    for (int c = 1; c < 128; c++) all[c - 1] = (char)c;
+    same_as_jansson(json_stringn(all, 127), 17);
+    same_as_jansson(json_string("Μαρία \xe2\x80\xa8 王 \xf0\x9f\x98\x80 \"q\" \\ </script>"), 17);
+    same_as_jansson(json_stringn("a\0b", 3), 17);
+    same_as_jansson(json_string(""), 17);
+    same_as_jansson(json_true(), 17);
+    same_as_jansson(json_false(), 17);
+    same_as_jansson(json_null(), 17);
+    same_as_jansson(json_object(), 17);
+    same_as_jansson(json_array(), 17);
+    /* Nesting, insertion order kept, keys escaped. */
+    same_as_jansson(json_pack("{s:{s:[i,f,s,n,b,{}]},s:[[],[[]]],s:s,s:f}", "record", "a\"b", 1, 2.5,
+                              "x\ny", 0, "old", "ünï\tcode", "z", "last", 1e-5),
+                    15);
+    /* A pseudo-random mix, as a record with history would carry. */
+    uint64_t seed = 7;
+    json_t *arr = json_array();
+    for (int i = 0; i < 500; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        switch ((seed >> 33) % 5) {
+        case 0: json_array_append_new(arr, json_integer((json_int_t)(seed >> 7) - (json_int_t)(1LL << 55))); break;
+        case 1: json_array_append_new(arr, json_real((double)(seed >> 11) / 3e7)); break;
+        case 2: {
+            char tmp[8];
+            for (int k = 0; k < 7; k++) tmp[k] = (char)(1 + ((seed >> (k * 8)) % 127));
+            json_array_append_new(arr, json_stringn(tmp, 7));
+            break;
+        }
+        case 3: json_array_append_new(arr, json_pack("{s:i}", "k", i)); break;
+        default: json_array_append_new(arr, json_null());
+        }
+    }
+    same_as_jansson(arr, 17);
+}
+
 int main(void)
 {
     RUN(test_error_set_and_clear);
@@ -404,5 +464,6 @@ int main(void)
     RUN(test_b64url);
     RUN(test_hex);
     RUN(test_log_format);
+    RUN(test_jtext_matches_jansson);
     return t_finish("test_util");
 }
