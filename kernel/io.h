@@ -31,6 +31,8 @@ enum crm_import_mode {
  */
 #define CRM_IMPORT_BATCH 10000
 #define CRM_IMPORT_BATCH_MS 250
+/* The page cache of the importing connection while it imports (KiB). */
+#define CRM_IMPORT_CACHE_KIB 65536
 
 /* "all" / "line" (NULL: all) → the mode, or -1. */
 int crm_import_mode_from_name(const char *name);
