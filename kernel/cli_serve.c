@@ -34,7 +34,7 @@ const cli_command crm_cli_serve_commands[] = {
      "Options:\n"
      "  --listen ADDR          HOST:PORT or [IPv6]:PORT (default 127.0.0.1:8080; port 0\n"
      "                         picks a free one)\n"
-     "  --threads N            worker threads (default: 4 per core)\n"
+     "  --threads N            worker threads (default: 2 per core)\n"
      "  --max-body BYTES       largest request body (default 1048576); larger → 413\n"
      "  --max-connections N    open connections at most (default 1024)\n"
      "  --per-ip N             open connections per client address (default 32)\n"

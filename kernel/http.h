@@ -25,7 +25,7 @@ typedef struct crm_req crm_req;
 typedef struct crm_http_opts {
     int version;              /* 1 */
     const char *listen;       /* "127.0.0.1:8080" */
-    int threads;              /* pool size; 0 = 4 per core (writes wait for their commit) */
+    int threads;              /* pool size; 0 = 2 per core */
     int max_connections;      /* default 1024 */
     int max_per_ip;           /* default 32 */
     int timeout_s;            /* idle connection timeout, default 30 */
