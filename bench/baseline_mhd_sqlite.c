@@ -1,9 +1,15 @@
 /*
- * baseline_mhd_sqlite.c — the raw limit of GET by id: baseline_mhd.c's server
- * plus a bare SQLite point select by id on the bench database (one read-only
- * connection and prepared statement per pool thread, WAL like crm) and a
- * Jansson object of the row, serialised as the response.
- *   baseline_mhd_sqlite DB [PORT]    GET .../ID → the row of "crm.contact" with that id
+ * baseline_mhd_sqlite.c — the raw limits of the read endpoints: baseline_mhd.c's
+ * server plus bare SQLite on the bench database (one read-only connection and
+ * prepared statements per pool thread, WAL like crm) and Jansson objects of the
+ * rows, serialised as the response. The least any JSON API over SQLite does for
+ * the same answer: no authentication, no permissions, no log.
+ *   baseline_mhd_sqlite DB [PORT]
+ *     GET .../ID           the row of "crm.contact" with that id
+ *     GET ...?city=V       the first 50 live rows of that city by id (the SQL crm's
+ *                          list generates for ?city=V&limit=50)
+ *     GET .../search?q=P   the newest 20 rows whose FTS5 row matches the prefix P
+ *                          ("P"*, the prefix index of the kernel's DDL): no ranking
  */
 #include <jansson.h>
 #include <microhttpd.h>
@@ -15,11 +21,53 @@
 #include <unistd.h>
 
 static const char *db_path;
+static long long mmap_size; /* BASELINE_MMAP: crm's PRAGMA mmap_size, for the same reads */
 static _Thread_local sqlite3 *db;
-static _Thread_local sqlite3_stmt *st;
+static _Thread_local sqlite3_stmt *st, *st_list, *st_search;
 static const char *const cols[] = {"id", "created_at", "updated_at", "created_by", "owner",
                                    "team", "version", "deleted_at", "first_name", "last_name",
                                    "email", "phone", "city", "country", "score"};
+
+#define COLS                                                                             \
+    "id, created_at, updated_at, created_by, owner, team, version, deleted_at, "            \
+    "\"first_name\", \"last_name\", \"email\", \"phone\", \"city\", \"country\", \"score\""
+
+static json_t *row_object(sqlite3_stmt *s)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < 15; i++) {
+        json_t *v;
+        switch (sqlite3_column_type(s, i)) {
+        case SQLITE_NULL: v = json_null(); break;
+        case SQLITE_INTEGER: v = json_integer(sqlite3_column_int64(s, i)); break;
+        default:
+            v = json_stringn((const char *)sqlite3_column_text(s, i),
+                             (size_t)sqlite3_column_bytes(s, i));
+        }
+        json_object_set_new(o, cols[i], v);
+    }
+    return o;
+}
+
+/* {"data":[rows...]} of a bound statement, reset after. */
+static char *rows_text(sqlite3_stmt *s)
+{
+    json_t *a = json_array();
+    while (sqlite3_step(s) == SQLITE_ROW) json_array_append_new(a, row_object(s));
+    sqlite3_reset(s);
+    json_t *o = json_pack("{s:o}", "data", a);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+static void prepare(sqlite3_stmt **s, const char *sql)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, s, NULL) != SQLITE_OK) {
+        fprintf(stderr, "baseline: %s\n", sqlite3_errmsg(db));
+        exit(1);
+    }
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, int status, char *text)
 {
@@ -44,34 +92,48 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         return MHD_YES;
     }
     if (!db) {
-        if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(db, "SELECT id, created_at, updated_at, created_by, owner, team, "
-                                   "version, deleted_at, \"first_name\", \"last_name\", \"email\", "
-                                   "\"phone\", \"city\", \"country\", \"score\" FROM \"crm.contact\" "
-                                   "WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+        if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
             fprintf(stderr, "baseline: %s\n", sqlite3_errmsg(db));
             exit(1);
         }
+        prepare(&st, "SELECT " COLS " FROM \"crm.contact\" WHERE id = ?");
+        prepare(&st_list, "SELECT " COLS " FROM \"crm.contact\" WHERE deleted_at IS NULL AND "
+                          "\"city\" = ? ORDER BY id LIMIT 50");
+        prepare(&st_search, "SELECT " COLS " FROM \"crm.contact\" WHERE id IN (SELECT rowid FROM "
+                            "\"crm.contact:fts\" WHERE \"crm.contact:fts\" MATCH ? ORDER BY rowid "
+                            "DESC LIMIT 20) ORDER BY id DESC");
         sqlite3_busy_timeout(db, 5000);
+        if (mmap_size) {
+            char pragma[64];
+            snprintf(pragma, sizeof pragma, "PRAGMA mmap_size=%lld", mmap_size);
+            sqlite3_exec(db, pragma, NULL, NULL, NULL);
+        }
+    }
+    const char *city = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "city");
+    const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
+    size_t ul = strlen(url);
+    if (ul >= 7 && strcmp(url + ul - 7, "/search") == 0 && q) {
+        size_t n = strlen(q), k = 0;
+        char *expr = malloc(2 * n + 4);
+        expr[k++] = '"';
+        for (size_t i = 0; i < n; i++) {
+            if (q[i] == '"') expr[k++] = '"';
+            expr[k++] = q[i];
+        }
+        expr[k++] = '"';
+        expr[k++] = '*';
+        sqlite3_bind_text(st_search, 1, expr, (int)k, free);
+        return reply(c, 200, rows_text(st_search));
+    }
+    if (city) {
+        sqlite3_bind_text(st_list, 1, city, -1, SQLITE_TRANSIENT);
+        return reply(c, 200, rows_text(st_list));
     }
     const char *slash = strrchr(url, '/');
     long long id = slash ? atoll(slash + 1) : 0;
     sqlite3_bind_int64(st, 1, id);
     json_t *o = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        o = json_object();
-        for (int i = 0; i < 15; i++) {
-            json_t *v;
-            switch (sqlite3_column_type(st, i)) {
-            case SQLITE_NULL: v = json_null(); break;
-            case SQLITE_INTEGER: v = json_integer(sqlite3_column_int64(st, i)); break;
-            default:
-                v = json_stringn((const char *)sqlite3_column_text(st, i),
-                                 (size_t)sqlite3_column_bytes(st, i));
-            }
-            json_object_set_new(o, cols[i], v);
-        }
-    }
+    if (sqlite3_step(st) == SQLITE_ROW) o = row_object(st);
     sqlite3_reset(st);
     if (!o) return reply(c, 404, strdup("{\"error\":{\"code\":\"not_found\"}}"));
     char *text = json_dumps(o, JSON_COMPACT);
@@ -86,6 +148,8 @@ int main(int argc, char **argv)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (argc < 2) return 2;
+    if (getenv("BASELINE_THREADS")) n = atol(getenv("BASELINE_THREADS"));
+    if (getenv("BASELINE_MMAP")) mmap_size = atoll(getenv("BASELINE_MMAP"));
     db_path = argv[1];
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, (uint16_t)(argc > 2 ? atoi(argv[2]) : 0),
