@@ -15,6 +15,7 @@
  *     tick's window still covers it (until it is older than CRM_SCHED_CATCHUP).
  */
 #include "sched.h"
+#include "maintain.h"
 
 #include "perm.h"
 #include "record.h"
@@ -935,6 +936,9 @@ static void *sched_main(void *arg)
         /* Tick first: a restart catches up at once rather than an interval later. */
         if (crm_sched_tick(s, crm_now()) < 0)
             crm_log(CRM_LOG_WARN, "scheduler tick: %s", crm_error_last()->message);
+        /* The database's upkeep (maintain.h): a bounded step, once a day. */
+        if (crm_maintain_tick(s->k, crm_now()) < 0)
+            crm_log(CRM_LOG_WARN, "maintain: %s", crm_error_last()->message);
         pthread_mutex_lock(&s->mu);
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);

@@ -754,6 +754,11 @@ int64_t crm_conn_last_rowid(crm_conn *conn)
     return sqlite3_last_insert_rowid(conn->db);
 }
 
+int64_t crm_conn_total_changes(crm_conn *conn)
+{
+    return sqlite3_total_changes64(conn->db);
+}
+
 int crm_conn_changes(crm_conn *conn)
 {
     return sqlite3_changes(conn->db);

@@ -96,6 +96,8 @@ int crm_conn_query_int(crm_conn *conn, const char *sql, int64_t *out, int64_t df
 int crm_conn_exec_ints(crm_conn *conn, const char *sql, const int64_t *args, int n);
 int64_t crm_conn_last_rowid(crm_conn *conn);
 int crm_conn_changes(crm_conn *conn);
+/* Rows changed by this connection since it opened (sqlite3_total_changes64). */
+int64_t crm_conn_total_changes(crm_conn *conn);
 /* The store a connection belongs to. */
 crm_store *crm_conn_store(crm_conn *conn);
 

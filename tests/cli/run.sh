@@ -37,7 +37,7 @@ check() { # name: runs the function of that name
 help_lists_commands() {
   run --help; expect_rc 0 || return 1
   for c in init "user add" "user list" "user disable" "user enable" "user passwd" \
-           "token create" "token list" "token revoke" backup version serve import export \
+           "token create" "token list" "token revoke" backup maintain version serve import export \
            "plugin fetch" "plugin update" "plugin verify" "plugin list" demo --data --sync; do
     expect_out "$c" || return 1
   done
@@ -59,6 +59,7 @@ token create|--name --expires-days --admin-actions USERNAME
 token list|--json USERNAME
 token revoke|ID
 backup|FILE
+maintain|
 version|
 rules check|--no-schema FILE
 rules test|--rules --verbose
@@ -257,6 +258,19 @@ backup_is_a_good_copy() {
     || fail "users missing from the backup"
 }
 
+maintain_merges_search_indexes() {
+  local d i; d=$(new_data)
+  # users written one transaction each: the users' search index gets a segment per commit
+  for i in 1 2 3 4 5 6; do
+    CRM_PASSWORD=user-password-$i "$CRM" --data "$d" user add "user$i" >/dev/null || return 1
+  done
+  run --data "$d" maintain; expect_rc 0 && expect_out "search indexes: merged 1 of " || return 1
+  [ -n "$(sqlite3 "$d/crm.db" "SELECT value FROM core_setting WHERE key = 'maintain.fts_merged_at'")" ] \
+    || fail "the run is not recorded" || return 1
+  run --data "$d" maintain; expect_rc 0 && expect_out "each already one segment" || return 1
+  run --data "$d" maintain extra; expect_rc 2
+}
+
 backup_refuses_existing_file() {
   local d; d=$(new_data)
   echo "precious" >"$WORK/exists.db"
@@ -274,7 +288,7 @@ for t in help_lists_commands help_of_every_command no_command_is_usage_error \
          user_add_and_list user_add_bad_email_creates_nothing user_add_duplicate \
          user_add_short_password user_add_bad_username user_disable_enable user_passwd \
          db_holds_no_password token_create_prints_one_token token_list_and_revoke \
-         backup_is_a_good_copy backup_refuses_existing_file; do
+         backup_is_a_good_copy backup_refuses_existing_file maintain_merges_search_indexes; do
   check "$t"
 done
 
