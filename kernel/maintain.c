@@ -71,29 +71,6 @@ done:
     return rc;
 }
 
-static int record_done(crm_conn *conn)
-{
-    char at[24];
-    snprintf(at, sizeof at, "%lld", (long long)crm_now());
-    crm_stmt *st;
-    int rc = crm_tx_begin(conn);
-    if (rc) return rc;
-    if ((rc = crm_stmt_prepare(conn, &st, "INSERT INTO core_setting(key, value) VALUES (?1, ?2) "
-                                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value"))) {
-        crm_tx_rollback(conn);
-        return rc;
-    }
-    crm_stmt_bind_text(st, 1, CRM_MAINTAIN_SETTING, -1);
-    crm_stmt_bind_text(st, 2, at, -1);
-    rc = crm_stmt_step(st);
-    crm_stmt_done(st);
-    if (rc < 0) {
-        crm_tx_rollback(conn);
-        return rc;
-    }
-    return crm_tx_commit(conn);
-}
-
 int crm_maintain_run(crm_kernel *k, int64_t budget_ms, crm_maintain_stats *st)
 {
     crm_conn *conn = crm_store_conn(k->store);
@@ -124,24 +101,20 @@ int crm_maintain_run(crm_kernel *k, int64_t budget_ms, crm_maintain_stats *st)
     free(tables);
     st->us = crm_mono_us() - t0;
     if (rc) return rc;
-    if (st->done) return record_done(conn);
-    return CRM_OK;
+    if (!st->done) return CRM_OK;
+    char at[24];
+    snprintf(at, sizeof at, "%lld", (long long)crm_now());
+    return crm_setting_put(conn, CRM_MAINTAIN_SETTING, at);
 }
 
 int crm_maintain_tick(crm_kernel *k, int64_t now)
 {
-    crm_conn *conn = crm_store_conn(k->store);
-    crm_stmt *q;
-    int64_t last = 0;
-    int rc = crm_stmt_prepare(conn, &q, "SELECT value FROM core_setting WHERE key = ?1");
-    if (rc) return rc;
-    crm_stmt_bind_text(q, 1, CRM_MAINTAIN_SETTING, -1);
-    if (crm_stmt_step(q) == 1 && crm_stmt_column_text(q, 0))
-        last = strtoll(crm_stmt_column_text(q, 0), NULL, 10);
-    crm_stmt_done(q);
+    char *v = crm_setting_get(crm_store_conn(k->store), CRM_MAINTAIN_SETTING);
+    int64_t last = v ? strtoll(v, NULL, 10) : 0;
+    free(v);
     if (last > 0 && now >= last && now - last < CRM_MAINTAIN_INTERVAL) return CRM_OK;
     crm_maintain_stats st;
-    rc = crm_maintain_run(k, CRM_MAINTAIN_TICK_MS, &st);
+    int rc = crm_maintain_run(k, CRM_MAINTAIN_TICK_MS, &st);
     if (rc == CRM_OK && st.steps)
         crm_log(CRM_LOG_INFO, "maintain: %d merge steps on %d of %d search indexes in %lld ms%s",
                 st.steps, st.merged, st.indexes, (long long)(st.us / 1000),

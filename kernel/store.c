@@ -754,6 +754,41 @@ int64_t crm_conn_last_rowid(crm_conn *conn)
     return sqlite3_last_insert_rowid(conn->db);
 }
 
+char *crm_setting_get(crm_conn *conn, const char *key)
+{
+    crm_stmt *st = NULL;
+    char *v = NULL;
+    if (crm_stmt_prepare(conn, &st, "SELECT value FROM core_setting WHERE key = ?1")) return NULL;
+    crm_stmt_bind_text(st, 1, key, -1);
+    if (crm_stmt_step(st) > 0 && crm_stmt_column_text(st, 0))
+        v = crm_strdup(crm_stmt_column_text(st, 0));
+    crm_stmt_done(st);
+    return v;
+}
+
+int crm_setting_put(crm_conn *conn, const char *key, const char *value)
+{
+    crm_stmt *st;
+    bool own = conn->depth == 0;
+    int rc = own ? crm_tx_begin(conn) : CRM_OK;
+    if (rc) return rc;
+    if ((rc = crm_stmt_prepare(conn, &st, "INSERT INTO core_setting(key, value) VALUES (?1, ?2) "
+                                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value")) ==
+        CRM_OK) {
+        crm_stmt_bind_text(st, 1, key, -1);
+        crm_stmt_bind_text(st, 2, value, -1);
+        rc = crm_stmt_step(st);
+        crm_stmt_done(st);
+        rc = rc < 0 ? rc : CRM_OK;
+    }
+    if (!own) return rc;
+    if (rc) {
+        crm_tx_rollback(conn);
+        return rc;
+    }
+    return crm_tx_commit(conn);
+}
+
 int64_t crm_conn_total_changes(crm_conn *conn)
 {
     return sqlite3_total_changes64(conn->db);

@@ -96,6 +96,10 @@ int crm_conn_query_int(crm_conn *conn, const char *sql, int64_t *out, int64_t df
 int crm_conn_exec_ints(crm_conn *conn, const char *sql, const int64_t *args, int n);
 int64_t crm_conn_last_rowid(crm_conn *conn);
 int crm_conn_changes(crm_conn *conn);
+/* The value of a core_setting (site-wide key/value), malloc'd, or NULL when unset. */
+char *crm_setting_get(crm_conn *conn, const char *key);
+/* Set a core_setting, in the caller's transaction or one of its own. */
+int crm_setting_put(crm_conn *conn, const char *key, const char *value);
 /* Rows changed by this connection since it opened (sqlite3_total_changes64). */
 int64_t crm_conn_total_changes(crm_conn *conn);
 /* The store a connection belongs to. */

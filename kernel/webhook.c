@@ -66,19 +66,6 @@ static json_t *text_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-/* The value of a core_setting, malloc'd, or NULL. */
-static char *setting(crm_conn *conn, const char *key)
-{
-    crm_stmt *st = NULL;
-    char *v = NULL;
-    if (crm_stmt_prepare(conn, &st, "SELECT value FROM core_setting WHERE key = ?1")) return NULL;
-    crm_stmt_bind_text(st, 1, key, -1);
-    if (crm_stmt_step(st) > 0 && crm_stmt_column_text(st, 0))
-        v = crm_strdup(crm_stmt_column_text(st, 0));
-    crm_stmt_done(st);
-    return v;
-}
-
 /* ---- Topic patterns (the bus's syntax) ---- */
 
 bool crm_webhook_topic_match(const char *pattern, const char *topic)
@@ -199,7 +186,7 @@ int crm_webhook_url_check(crm_kernel *k, const char *url)
         goto done;
     }
     if (k) {
-        char *allow = setting(crm_store_conn(k->store), "webhooks.allowed_hosts");
+        char *allow = crm_setting_get(crm_store_conn(k->store), "webhooks.allowed_hosts");
         /* brackets of IPv6 literals are part of what an admin would write */
         if (allow && !host_listed(allow, host))
             rc = crm_error_set(CRM_EINVALID, "url",
@@ -752,7 +739,7 @@ static int on_event(crm_ctx *ctx, crm_event *ev, void *udata)
                              (long long)ev->seq);
     }
     size_t len = strlen(body);
-    char *allow = setting(conn, "webhooks.allowed_hosts");
+    char *allow = crm_setting_get(conn, "webhooks.allowed_hosts");
     int failed = 0;
     crm_buf why = CRM_BUF_INIT;
 
