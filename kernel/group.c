@@ -4,6 +4,7 @@
 #include "group.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ struct crm_group {
     bool started, stop;
     pthread_t thread;
     uint64_t batches, jobs;
+    _Atomic int pending; /* jobs queued or in the batch being run */
 };
 
 int crm_group_open(crm_group **out, crm_store *store, int max_batch)
@@ -144,6 +146,7 @@ static void *committer(void *arg)
         }
         *tail = NULL;
         pthread_mutex_lock(&g->lock);
+        atomic_fetch_sub(&g->pending, n);
         g->batches++;
         g->jobs += (uint64_t)n;
         for (job *j = waiting; j; j = j->next) j->done = true;
@@ -166,6 +169,7 @@ static int enqueue(crm_group *g, job *j)
     if (g->tail) g->tail->next = j;
     else g->head = j;
     g->tail = j;
+    atomic_fetch_add(&g->pending, 1);
     pthread_cond_signal(&g->work);
     return CRM_OK;
 }
@@ -229,4 +233,9 @@ void crm_group_close(crm_group *g)
     pthread_cond_destroy(&g->work);
     pthread_cond_destroy(&g->done);
     free(g);
+}
+
+int crm_group_pending(crm_group *g)
+{
+    return g ? atomic_load(&g->pending) : 0;
 }

@@ -43,6 +43,10 @@ int crm_group_run(crm_group *g, int (*fn)(void *arg), void *arg);
 int crm_group_submit(crm_group *g, int (*fn)(void *arg), void *arg,
                      void (*done)(void *done_arg, int rc), void *done_arg);
 
+/* Writers waiting: jobs queued or in the batch being run (0 for a NULL group). A
+   long writer outside the group (an import) yields the write lock when it is > 0. */
+int crm_group_pending(crm_group *g);
+
 /* Counters since open: batches committed and jobs run (jobs / batches = mean batch). */
 void crm_group_stats(crm_group *g, uint64_t *batches, uint64_t *jobs);
 

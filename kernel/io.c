@@ -18,6 +18,7 @@
  * record that exists throughout is written exactly once.
  */
 #include "io.h"
+#include "group.h"
 
 #include "csv.h"
 #include "perm.h"
@@ -315,9 +316,15 @@ int crm_import_csv(crm_ctx *ctx, const char *type, const char *data, size_t len,
         bool careful = false;
         if (mode == CRM_IMPORT_ALL && (rc = crm_tx_begin(conn))) goto done;
     chunk:;
-        int64_t deadline = crm_mono_us() + CRM_IMPORT_BATCH_MS * 1000;
+        int64_t start = crm_mono_us();
         for (batch = 0; batch < CRM_IMPORT_BATCH;) {
-            if ((batch & 255) == 255 && crm_mono_us() > deadline) break;
+            if ((batch & 255) == 255) {
+                int64_t ran = crm_mono_us() - start;
+                if (ran > CRM_IMPORT_BATCH_MS * 1000) break;
+                if (mode == CRM_IMPORT_LINE && ran > CRM_IMPORT_YIELD_MS * 1000 &&
+                    crm_group_pending(ctx->k->group) > 0)
+                    break; /* a writer waits for the lock this transaction holds */
+            }
             int64_t id;
             rc = crm_csv_read(&r, &line);
             if (rc == 0) {

@@ -12,6 +12,8 @@ import json
 import os
 import sqlite3
 import sys
+import threading
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -128,6 +130,34 @@ def test_import_line_mode_keeps_good(srv):
     eq([e["line"] for e in r.json["errors"]], [3, 4, 5], "error lines")
     ok("unterminated" in r.json["errors"][2]["message"], "unterminated quote reported")
     eq([x["name"] for x in find(srv, name__like=tag + "%")], [tag + "-1"], "good record kept")
+
+
+def test_import_lets_other_writers_in(srv):
+    """A long line-mode import commits in chunks and ends one early when a writer of the
+    server waits: a record created meanwhile is written between the import's chunks,
+    not after its last one (a chunk may otherwise run a whole second)."""
+    tag = uniq("long")
+    n = 40000
+    text = "name,size\n" + "".join("%s-%d,%d\n" % (tag, i, i % 100) for i in range(n))
+    result = {}
+
+    def run_import():
+        result["r"] = post_csv(srv, text, "line")
+
+    t = threading.Thread(target=run_import)
+    t.start()
+    time.sleep(0.3)  # let the import start; not a timing assertion
+    mid = status(srv.post(LIST, {"name": tag + "-meanwhile", "size": 1}), 201,
+                 "create during the import").json
+    t.join(120)
+    r = status(result["r"], 200, "import")
+    eq(r.json["created"], n, "all imported")
+    with db(srv) as c:
+        first, last = c.execute('SELECT min(id), max(id) FROM "core.team" WHERE name LIKE ? '
+                                "AND name != ?", (tag + "-%", tag + "-meanwhile")).fetchone()
+    ok(first < mid["id"] < last,
+       "the concurrent create (id %d) landed between the import's rows (%d..%d)"
+       % (mid["id"], first, last))
 
 
 def test_import_update_by_id(srv):
