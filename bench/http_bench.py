@@ -275,10 +275,12 @@ def main():
     f_list = fig("list ?city=<v>&limit=50 (indexed field, default order): p99", "ms", lim_list,
                  "p99 ≤ 5 ms", "max", 5)
     f_list_r = fig("list ?city=<v>&limit=50: throughput", "req/s", lim_list)
+    f_list1 = fig("  list, 1 connection (no queueing): p99", "ms", lim_list)
     lim_s = "MHD + FTS5 newest 20, unranked + Jansson"
     f_s50 = fig("search ?q=<3-character prefix>: p50", "ms", lim_s)
     f_s = fig("search ?q=<3-character prefix>: p99", "ms", lim_s, "p99 ≤ 5 ms", "max", 5)
     f_s_r = fig("search ?q=<3-character prefix>: throughput", "req/s", lim_s)
+    f_s1 = fig("  search, 1 connection (no queueing): p99", "ms", lim_s)
     f_cr = fig("POST /records/crm.contact, 16 connections, synchronous=FULL (row + FTS + history "
                "+ outbox)", "req/s", "bare INSERT row + FTS row, 1 tx each at FULL",
                "≥ 1.0 × bare", "ratio", 1.0)
@@ -315,13 +317,16 @@ def main():
                 if want("get"):
                     f_base.v.append(wrk(s.url(), os.path.join(WRK_DIR, "get.lua"),
                                         env=get_env)["rps"])
-                for on, figs in (("list", (f_list50, f_list, f_list_r)),
-                                 ("search", (f_s50, f_s, f_s_r))):
+                for on, figs, one in (("list", (f_list50, f_list, f_list_r), f_list1),
+                                      ("search", (f_s50, f_s, f_s_r), f_s1)):
                     if want(on):
                         w = wrk(s.url(), os.path.join(WRK_DIR, on + ".lua"), env=get_env,
                                 latency=True)
                         for f, key in zip(figs, ("p50", "p99", "rps")):
                             f.lim.append(w[key])
+                        w = wrk(s.url(), os.path.join(WRK_DIR, on + ".lua"), conns=1,
+                                env=get_env, latency=True, secs=5)
+                        one.lim.append(w["p99"])
                 s.stop()
             s = crm_server(work, "crm_serve_%d.log" % r)
             time.sleep(0.5)
@@ -339,11 +344,17 @@ def main():
                 f_list50.v.append(w["p50"])
                 f_list.v.append(w["p99"])
                 f_list_r.v.append(w["rps"])
+                w = wrk(s.url(), os.path.join(WRK_DIR, "list.lua"), conns=1, env=get_env,
+                        latency=True, secs=5)
+                f_list1.v.append(w["p99"])
             if want("search"):
                 w = wrk(s.url(), os.path.join(WRK_DIR, "search.lua"), env=get_env, latency=True)
                 f_s50.v.append(w["p50"])
                 f_s.v.append(w["p99"])
                 f_s_r.v.append(w["rps"])
+                w = wrk(s.url(), os.path.join(WRK_DIR, "search.lua"), conns=1, env=get_env,
+                        latency=True, secs=5)
+                f_s1.v.append(w["p99"])
             if want("create"):
                 w = wrk(s.url(), os.path.join(WRK_DIR, "create.lua"), conns=16,
                         env=dict(base_env, BENCH_TOKEN=writer_tok, BENCH_TAG="r%d" % r))
