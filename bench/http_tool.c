@@ -310,13 +310,15 @@ static int cmd_bareinsert(const char *dbpath, long n, const char *sync)
         sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL) ||
         sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL))
         fail(db, "prepare");
-    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    /* 64 random bits: pid ^ time repeated once in a full run (a UNIQUE failure on email) */
+    unsigned long long seed;
+    sqlite3_randomness(sizeof seed, &seed);
     double t0 = now_s();
     for (long i = 0; i < n; i++) {
         char at[32], email[96], first[32], last[32], phone[32];
         time_t t = time(NULL);
         strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-        snprintf(email, sizeof email, "bare%u.%ld@example.com", seed, i);
+        snprintf(email, sizeof email, "bare%llx.%ld@example.com", seed, i);
         snprintf(first, sizeof first, "Bench%ld", i % 997);
         snprintf(last, sizeof last, "Writer%ld", i % 991);
         snprintf(phone, sizeof phone, "+44 20 %04ld", i % 10000);
