@@ -96,13 +96,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             fprintf(stderr, "baseline: %s\n", sqlite3_errmsg(db));
             exit(1);
         }
+        /* before the first statement: the pool's threads open at once, and one may find
+           the WAL index being rebuilt by another ("database is locked" without a wait) */
+        sqlite3_busy_timeout(db, 5000);
         prepare(&st, "SELECT " COLS " FROM \"crm.contact\" WHERE id = ?");
         prepare(&st_list, "SELECT " COLS " FROM \"crm.contact\" WHERE deleted_at IS NULL AND "
                           "\"city\" = ? ORDER BY id LIMIT 50");
         prepare(&st_search, "SELECT " COLS " FROM \"crm.contact\" WHERE id IN (SELECT rowid FROM "
                             "\"crm.contact:fts\" WHERE \"crm.contact:fts\" MATCH ? ORDER BY rowid "
                             "DESC LIMIT 20) ORDER BY id DESC");
-        sqlite3_busy_timeout(db, 5000);
         if (mmap_size) {
             char pragma[64];
             snprintf(pragma, sizeof pragma, "PRAGMA mmap_size=%lld", mmap_size);
