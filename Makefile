@@ -122,6 +122,9 @@ $(BUILD)/libfuzzer/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libcrm.a
 
 fuzz-build: $(FUZZ_TARGETS:%=$(BUILD)/libfuzzer/%)
 .SECONDARY: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/%.o) $(BUILD)/tests/fuzz/replay.o
+# Unit test objects are kept too: make's removal of intermediates printed an "rm" line
+# after the suite's summary, which must be the last line of `make test`.
+.SECONDARY: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
 
 fuzz:
 	@command -v clang >/dev/null || { echo "make fuzz needs clang and libFuzzer:" \
