@@ -729,6 +729,18 @@ int crm_conn_query_int(crm_conn *conn, const char *sql, int64_t *out, int64_t df
     return rc;
 }
 
+/* Close the transaction a one-statement write opened for itself (`own`): commit, or
+   roll back on rc. */
+static int own_tx_end(crm_conn *conn, bool own, int rc)
+{
+    if (!own) return rc;
+    if (rc) {
+        crm_tx_rollback(conn);
+        return rc;
+    }
+    return crm_tx_commit(conn);
+}
+
 int crm_conn_exec_ints(crm_conn *conn, const char *sql, const int64_t *args, int n)
 {
     crm_stmt *st;
@@ -741,12 +753,7 @@ int crm_conn_exec_ints(crm_conn *conn, const char *sql, const int64_t *args, int
         crm_stmt_done(st);
         rc = rc < 0 ? rc : CRM_OK;
     }
-    if (!own) return rc;
-    if (rc) {
-        crm_tx_rollback(conn);
-        return rc;
-    }
-    return crm_tx_commit(conn);
+    return own_tx_end(conn, own, rc);
 }
 
 int64_t crm_conn_last_rowid(crm_conn *conn)
@@ -781,12 +788,7 @@ int crm_setting_put(crm_conn *conn, const char *key, const char *value)
         crm_stmt_done(st);
         rc = rc < 0 ? rc : CRM_OK;
     }
-    if (!own) return rc;
-    if (rc) {
-        crm_tx_rollback(conn);
-        return rc;
-    }
-    return crm_tx_commit(conn);
+    return own_tx_end(conn, own, rc);
 }
 
 int64_t crm_conn_total_changes(crm_conn *conn)
