@@ -487,20 +487,12 @@ int crm_token_set_admin_actions(crm_kernel *k, int64_t token_id, bool on)
 {
     const int64_t args[] = {on ? 1 : 0, token_id};
     crm_conn *conn = crm_store_conn(k->store);
-    int rc;
-
-    if ((rc = crm_tx_begin(conn)) < 0) return rc;
-    rc = crm_conn_exec_ints(conn, "UPDATE core_token SET admin_actions = ? WHERE id = ?", args, 2);
-    if (rc < 0) goto rollback;
-    if (crm_conn_changes(conn) != 1) {
-        rc = crm_error_set(CRM_ENOTFOUND, NULL, "no token with id %lld", (long long)token_id);
-        goto rollback;
-    }
-    if ((rc = crm_tx_commit(conn)) < 0) goto rollback;
+    /* One UPDATE by primary key: it changes that row or writes nothing. */
+    int rc = crm_conn_exec_ints(conn, "UPDATE core_token SET admin_actions = ? WHERE id = ?", args, 2);
+    if (rc < 0) return rc;
+    if (crm_conn_changes(conn) != 1)
+        return crm_error_set(CRM_ENOTFOUND, NULL, "no token with id %lld", (long long)token_id);
     return CRM_OK;
-rollback:
-    crm_tx_rollback(conn);
-    return rc;
 }
 
 int crm_token_verify_scoped(crm_kernel *k, const char *token, int64_t *user_out,
@@ -560,30 +552,15 @@ int crm_token_verify_scoped(crm_kernel *k, const char *token, int64_t *user_out,
 
 int crm_token_revoke(crm_kernel *k, int64_t token_id)
 {
+    const int64_t args[] = {crm_now(), token_id};
     crm_conn *conn = crm_store_conn(k->store);
-    crm_stmt *st;
-    int rc;
-
-    if ((rc = crm_tx_begin(conn)) < 0) return rc;
     /* Revoking twice keeps the first time. */
-    rc = crm_stmt_prepare(
-        conn, &st, "UPDATE core_token SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?");
-    if (rc < 0) goto rollback;
-    crm_stmt_bind_int(st, 1, crm_now());
-    crm_stmt_bind_int(st, 2, token_id);
-    rc = crm_stmt_step(st);
-    crm_stmt_done(st);
-    if (rc < 0) goto rollback;
-    if (crm_conn_changes(conn) == 0) {
-        rc = crm_error_set(CRM_ENOTFOUND, NULL, "no token with id %" PRId64, token_id);
-        goto rollback;
-    }
-    if ((rc = crm_tx_commit(conn)) < 0) goto rollback;
+    int rc = crm_conn_exec_ints(
+        conn, "UPDATE core_token SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", args, 2);
+    if (rc < 0) return rc;
+    if (crm_conn_changes(conn) == 0)
+        return crm_error_set(CRM_ENOTFOUND, NULL, "no token with id %" PRId64, token_id);
     return CRM_OK;
-
-rollback:
-    crm_tx_rollback(conn);
-    return rc;
 }
 
 static json_t *time_or_null(crm_stmt *st, int col)

@@ -222,21 +222,13 @@ int crm_session_reauth(crm_kernel *k, int64_t session_id)
 {
     const int64_t args[] = {crm_now(), session_id};
     crm_conn *conn = crm_store_conn(k->store);
-    int rc;
-
-    if ((rc = crm_tx_begin(conn)) < 0) return rc;
-    rc = crm_conn_exec_ints(
+    /* One UPDATE by primary key: it changes that row or writes nothing. */
+    int rc = crm_conn_exec_ints(
         conn, "UPDATE core_session SET reauth_at = ? WHERE id = ? AND revoked_at IS NULL", args, 2);
-    if (rc < 0) goto rollback;
-    if (crm_conn_changes(conn) != 1) {
-        rc = crm_error_set(CRM_EDENIED, NULL, "session ended; log in again");
-        goto rollback;
-    }
-    if ((rc = crm_tx_commit(conn)) < 0) goto rollback;
+    if (rc < 0) return rc;
+    if (crm_conn_changes(conn) != 1)
+        return crm_error_set(CRM_EDENIED, NULL, "session ended; log in again");
     return CRM_OK;
-rollback:
-    crm_tx_rollback(conn);
-    return rc;
 }
 
 void crm_login_token_new(char out[CRM_SESSION_SECRET_LEN + 1])
