@@ -17,6 +17,7 @@
 #include "crm.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -154,19 +155,34 @@ typedef struct crm_util_role_spec {
     const char *name, *description, *grants;
 } crm_util_role_spec;
 
+/* Parse `json` (what: a label for the error) and hand it to `declare`: the shape
+ * host->type_declare and host->role_declare share. */
+static inline int crm_util__declare_json(const crm_host_api *host, crm_plugin *self,
+                                         int (*declare)(crm_plugin *, const char *, const char *,
+                                                        json_t *),
+                                         const char *name, const char *text, const char *json,
+                                         const char *what)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(json, 0, &jerr);
+    if (!v)
+        return host->error_set(CRM_EINTERNAL, NULL, "%s: %s (column %d)", what, jerr.text,
+                               jerr.column);
+    int rc = declare(self, name, text, v);
+    json_decref(v);
+    return rc;
+}
+
 /* Declare `n` types with host->type_declare (init only); a typo in a spec's JSON is an
  * error naming the type and the column. */
 static inline int crm_util_declare_types(const crm_host_api *host, crm_plugin *self,
                                          const crm_util_type_spec *specs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        json_error_t jerr;
-        json_t *fields = json_loads(specs[i].fields, 0, &jerr);
-        if (!fields)
-            return host->error_set(CRM_EINTERNAL, NULL, "%s: field specs: %s (column %d)",
-                                   specs[i].type, jerr.text, jerr.column);
-        int rc = host->type_declare(self, specs[i].type, specs[i].label, fields);
-        json_decref(fields);
+        char what[160];
+        snprintf(what, sizeof what, "%s: field specs", specs[i].type);
+        int rc = crm_util__declare_json(host, self, host->type_declare, specs[i].type,
+                                        specs[i].label, specs[i].fields, what);
         if (rc != CRM_OK) return rc;
     }
     return CRM_OK;
@@ -177,13 +193,10 @@ static inline int crm_util_declare_roles(const crm_host_api *host, crm_plugin *s
                                          const crm_util_role_spec *specs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        json_error_t jerr;
-        json_t *grants = json_loads(specs[i].grants, 0, &jerr);
-        if (!grants)
-            return host->error_set(CRM_EINTERNAL, NULL, "role %s: grants: %s (column %d)",
-                                   specs[i].name, jerr.text, jerr.column);
-        int rc = host->role_declare(self, specs[i].name, specs[i].description, grants);
-        json_decref(grants);
+        char what[160];
+        snprintf(what, sizeof what, "role %s: grants", specs[i].name);
+        int rc = crm_util__declare_json(host, self, host->role_declare, specs[i].name,
+                                        specs[i].description, specs[i].grants, what);
         if (rc != CRM_OK) return rc;
     }
     return CRM_OK;
